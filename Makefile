@@ -1,0 +1,67 @@
+# emotf — set-up, tests and the main jobs. `make help` lists the targets.
+PY ?= python3
+VENV ?= .venv
+TFIO_VENV ?= .venv-tfio
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED = 1
+
+# make tfrecords [CORPUS=ravdess DATA=../shared/data/ravdess_speech] [VARIANT=ds2] [OUT=records] [WORKERS=0] [ARGS=...]
+CORPUS ?=
+DATA ?=
+VARIANT ?= ds2
+OUT ?= records
+WORKERS ?= 0
+ARGS ?=
+
+.PHONY: help install test test-slow test-tfio lint format tfrecords bench bench-preprocess clean
+
+help:
+	@echo "make install        create $(VENV) and install emotf with its dev tools"
+	@echo "make test           the default test suite (CPU, a few minutes)"
+	@echo "make test-slow      the slow checks (full RAVDESS, several workers)"
+	@echo "make test-tfio      build $(TFIO_VENV) (TF 2.17 + tensorflow-io) and run the tfio tests"
+	@echo "make lint           ruff"
+	@echo "make tfrecords      corpus -> records/<corpus>/<variant> (no CORPUS: the synthetic default)"
+	@echo "make bench          speed benchmarks (bench/*.py)"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -e ".[dev]"
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+$(TFIO_VENV)/.installed: setup.cfg pyproject.toml
+	$(PY) -m venv $(TFIO_VENV)
+	$(TFIO_VENV)/bin/pip install -q -U pip
+	$(TFIO_VENV)/bin/pip install -e ".[dev,tfio]"
+	touch $@
+
+test-tfio: $(TFIO_VENV)/.installed
+	$(TFIO_VENV)/bin/python -m pytest -m "tfio or records or audio_tf" tests/test_audio_tf.py tests/test_records.py
+
+lint: install
+	$(BIN)/ruff check emotf tuning tests bench
+
+format: install
+	$(BIN)/ruff format emotf tuning tests bench
+
+tfrecords: install
+	$(BIN)/python -m emotf.preprocess $(if $(CORPUS),--corpus $(CORPUS)) $(if $(DATA),--data $(DATA)) \
+		--variant $(VARIANT) --out $(OUT) --workers $(WORKERS) $(ARGS)
+
+bench: bench-preprocess
+
+bench-preprocess: install
+	$(BIN)/python bench/preprocess.py $(if $(DATA),--data $(DATA)) $(ARGS)
+
+clean:
+	rm -rf records/*/ .pytest_cache build *.egg-info

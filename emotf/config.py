@@ -1,0 +1,159 @@
+"""Frozen configuration dataclasses for preprocessing.
+
+Every derived quantity (samples per window, frequency bins of the kept band, ...)
+is computed here from the few numbers a user may change, so that the writer, the
+parser and the prediction path can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# The paper's data segmentations (Table 1): whole utterance vs 3-s clips, each
+# without or with noise cleanup.
+VARIANTS = {
+    "ds1": {"segment": "utterance", "cleanup": False},
+    "ds2": {"segment": "clips", "cleanup": False},
+    "ds3": {"segment": "utterance", "cleanup": True},
+    "ds4": {"segment": "clips", "cleanup": True},
+}
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """How a waveform becomes a spectrogram image.
+
+    The reference computed a 2048-point STFT with hop 512 at 44.1 kHz
+    (46.4 ms window, 11.6 ms hop). At the native 16 kHz the same durations are
+    743 and 186 samples; the FFT is zero-padded to 1024 points.
+    """
+
+    sample_rate_hz: int = 16000
+    window_ms: float = 2048 / 44.1
+    hop_ms: float = 512 / 44.1
+    n_fft: int = 1024
+    fmin_hz: float = 400.0
+    fmax_hz: float = 7800.0
+    db_range: float = 60.0  # the image spans [-db_range, +db_range] dB (ref 1.0)
+    top_db: float = 80.0  # librosa's default floor below the loudest bin, as in the reference
+    height: int = 200
+    width: int = 300
+    clip_s: float = 3.0
+    min_tail_s: float = 1.0  # a remainder shorter than this is dropped (see docs/preprocessing.md)
+    min_duration_s: float = 0.1
+    silence_dbfs: float = -70.0  # peak below this counts as silent audio
+    convert: bool = True  # resample / downmix instead of rejecting other formats
+
+    def __post_init__(self):
+        _check(self.sample_rate_hz >= 2 * self.fmax_hz,
+               f"sample_rate_hz must be at least 2*fmax_hz. Received: sample_rate_hz={self.sample_rate_hz}")
+        _check(0 <= self.fmin_hz < self.fmax_hz, f"need 0 <= fmin_hz < fmax_hz. Received: {self.fmin_hz}, {self.fmax_hz}")
+        _check(self.win_length <= self.n_fft,
+               f"n_fft={self.n_fft} is shorter than the window ({self.win_length} samples)")
+        _check(self.height > 0 and self.width > 0, f"bad image size {self.height}x{self.width}")
+        _check(self.clip_s > 0, f"clip_s must be positive. Received: {self.clip_s}")
+        _check(0 <= self.min_tail_s <= self.clip_s, f"min_tail_s must lie in [0, clip_s]. Received: {self.min_tail_s}")
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.window_ms * self.sample_rate_hz / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate_hz / 1000))
+
+    @property
+    def band_bins(self) -> tuple[int, int]:
+        """[first, last) STFT bins whose centre frequency lies in [fmin_hz, fmax_hz]."""
+        bin_hz = self.sample_rate_hz / self.n_fft
+        return math.ceil(self.fmin_hz / bin_hz), math.floor(self.fmax_hz / bin_hz) + 1
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_s * self.sample_rate_hz))
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoConfig:
+    """How a video span becomes a (frames, height, width, 3) uint8 face stack."""
+
+    frames: int = 20
+    height: int = 60
+    width: int = 100
+    detector: str = "mtcnn"  # "mtcnn" or "fixed" (no detection, fixed box only)
+    detect_frames: int = 4  # frames per clip the detector looks at; the box is their median
+    face_margin: float = 0.25  # extra height around the detected face box
+    min_confidence: float = 0.9
+    encoding: str = "jpeg"  # frame-stack encoding in the records: "jpeg" (filmstrip) or "raw"
+    jpeg_quality: int = 90
+    iemocap_side_rule: str = "mocap-left"
+
+    def __post_init__(self):
+        _check(self.frames >= 2, f"frames must be >= 2. Received: {self.frames}")
+        _check(self.detector in ("mtcnn", "fixed"), f"detector must be 'mtcnn' or 'fixed'. Received: {self.detector}")
+        _check(1 <= self.detect_frames <= self.frames,
+               f"detect_frames must lie in [1, frames]. Received: {self.detect_frames}")
+        _check(self.encoding in ("jpeg", "raw"), f"encoding must be 'jpeg' or 'raw'. Received: {self.encoding}")
+        _check(self.iemocap_side_rule in ("mocap-left", "mocap-right", "left", "right"),
+               f"unknown iemocap_side_rule. Received: {self.iemocap_side_rule}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """One preprocessing run: which corpus, which variant, which labels."""
+
+    corpus: str = "iemocap"
+    data: str = ""
+    variant: str = "ds2"
+    classes: str = "4"  # "4", "3" or "all"
+    merge_exc: bool = True  # IEMOCAP: excited counts as happy
+    video: str = "auto"  # "auto" (where the corpus has video), "on" or "off"
+    shard_size: int = 256  # utterances per shard at most
+    strict: bool = False
+    seed: int = 0
+    audio: AudioConfig = AudioConfig()
+    video_config: VideoConfig = VideoConfig()
+
+    def __post_init__(self):
+        _check(self.variant in VARIANTS, f"variant must be one of {sorted(VARIANTS)}. Received: {self.variant}")
+        _check(self.classes in ("4", "3", "all"), f"classes must be '4', '3' or 'all'. Received: {self.classes}")
+        _check(self.video in ("auto", "on", "off"), f"video must be auto, on or off. Received: {self.video}")
+        _check(self.shard_size >= 1, f"shard_size must be >= 1. Received: {self.shard_size}")
+
+    @property
+    def segment(self) -> str:
+        return VARIANTS[self.variant]["segment"]
+
+    @property
+    def cleanup(self) -> bool:
+        return VARIANTS[self.variant]["cleanup"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PreprocessConfig":
+        d = dict(d)
+        audio = AudioConfig(**d.pop("audio", {}))
+        video = VideoConfig(**d.pop("video_config", {}))
+        return cls(audio=audio, video_config=video, **d)
+
+    def output_fingerprint(self) -> dict[str, Any]:
+        """The fields that decide the content of the records (not where the input lives)."""
+        d = self.to_dict()
+        d.pop("data")
+        d.pop("strict")
+        return d

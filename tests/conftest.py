@@ -1,0 +1,56 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared(name: str) -> Path:
+    """A folder of ../shared/data, or a clean skip where it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    np.random.seed(0)
+    return 0
+
+
+@pytest.fixture(scope="session")
+def synth_iemocap(tmp_path_factory):
+    """A tiny IEMOCAP-layout corpus: 2 sessions x 1 dialog x 4 utterances (8 utterances, 4 speakers)."""
+    from emotf import synth
+
+    root = tmp_path_factory.mktemp("iemocap")
+    index = synth.generate_iemocap(root, synth.IemocapSpec(sessions=2, dialogs=1, utterances=4, max_s=6.5, seed=1))
+    return root, index
+
+
+@pytest.fixture(scope="session")
+def synth_ravdess(tmp_path_factory):
+    """A tiny RAVDESS-layout corpus with video: 2 actors x 3 emotions (wav + video-only mp4)."""
+    from emotf import synth
+
+    root = tmp_path_factory.mktemp("ravdess")
+    index = synth.generate_ravdess(root, actors=2, emotions=["neutral", "happy", "angry"], statements=1, seed=2)
+    return root, index
+
+
+def write_wav(path, x, sr=16000, subtype="PCM_16"):
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x, sr, subtype=subtype)
+    return path
+
+
+def tone(freq_hz, seconds=1.0, sr=16000, amp=0.5):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
