@@ -71,10 +71,13 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     if path.suffix.lower() not in (".mp4", ".flv", ".avi", ".mov", ".mkv"):
         try:
             info = sf.info(str(path))
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except Exception as e:  # soundfile raises several types; all mean "cannot decode"
+        except Exception as e:  # libsndfile cannot open this format: try FFmpeg below
             sf_error = e
         else:
+            try:
+                data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            except Exception as e:
+                raise BadInputError(str(path), f"truncated or corrupt file (decoding stopped: {e})") from None
             if info.frames > 0 and len(data) < info.frames:
                 raise BadInputError(str(path), f"truncated file: header says {info.frames} samples, "
                                                f"only {len(data)} could be read")
@@ -230,18 +233,31 @@ def segment(x: np.ndarray, cfg: AudioConfig, mode: str, key: str) -> list[tuple[
             for i, (a, b) in enumerate(clip_spans(len(x), cfg))]
 
 
+def quietest_stretch(x: np.ndarray, cfg: AudioConfig, fraction: float = 0.2, min_s: float = 0.3) -> np.ndarray:
+    """The quietest ``fraction`` of 50-ms frames (at least ``min_s``), concatenated in time order."""
+    frame = int(0.05 * cfg.sample_rate_hz)
+    n = len(x) // frame
+    if n == 0:
+        return x
+    frames = x[: n * frame].reshape(n, frame)
+    k = min(n, max(int(np.ceil(min_s / 0.05)), int(n * fraction)))
+    keep = np.sort(np.argsort((frames ** 2).mean(axis=1))[:k])
+    return frames[keep].reshape(-1)
+
+
 def cleanup(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """Noise cleanup by stationary spectral gating (noisereduce), as in the paper's DS3/DS4.
 
-    The reference added synthetic noise and then gated it away again; here the
-    gate estimates the noise of the recording itself (threshold mean + 2 std per
-    frequency, 90 % reduction), which is what the cleanup was meant to do.
+    The reference added synthetic noise and then gated it away again, with a
+    separate noise clip as the profile. Here the profile is the recording's own
+    quietest stretch (its pauses), so the gate removes the real background:
+    bins below mean + 2 std of the profile are reduced by 90 %.
     """
     import noisereduce
 
-    y = noisereduce.reduce_noise(y=x, sr=cfg.sample_rate_hz, stationary=True, prop_decrease=0.9,
-                                 n_std_thresh_stationary=2.0, n_fft=cfg.n_fft, win_length=cfg.win_length,
-                                 hop_length=cfg.hop_length, n_jobs=1)
+    y = noisereduce.reduce_noise(y=x, sr=cfg.sample_rate_hz, y_noise=quietest_stretch(x, cfg), stationary=True,
+                                 prop_decrease=0.9, n_std_thresh_stationary=2.0, n_fft=cfg.n_fft,
+                                 win_length=cfg.win_length, hop_length=cfg.hop_length, n_jobs=1)
     return np.asarray(y, dtype=np.float32)
 
 

@@ -1,0 +1,188 @@
+import numpy as np
+import pytest
+
+from conftest import shared, tone, write_wav
+from emotf import audio
+from emotf.config import AudioConfig
+
+CFG = AudioConfig()
+
+
+def _row_of(freq_hz, cfg=CFG):
+    """Image row where a frequency lands (row 0 = fmax)."""
+    lo, hi = cfg.band_bins
+    bin_hz = cfg.sample_rate_hz / cfg.n_fft
+    frac = (freq_hz / bin_hz - lo) / (hi - lo)
+    return (1 - frac) * cfg.height
+
+
+def test_derived_stft_values_match_the_paper_durations():
+    assert (CFG.win_length, CFG.hop_length) == (743, 186)  # 46.4 ms and 11.6 ms at 16 kHz
+    lo, hi = CFG.band_bins
+    bin_hz = CFG.sample_rate_hz / CFG.n_fft
+    assert 400 <= lo * bin_hz < 400 + bin_hz and 7800 - bin_hz < (hi - 1) * bin_hz <= 7800
+    with pytest.raises(ValueError, match="sample_rate_hz"):
+        AudioConfig(sample_rate_hz=8000)
+
+
+def test_image_shape_dtype_and_range():
+    img = audio.spectrogram_image(tone(1000, 2.0), CFG)
+    assert img.shape == (200, 300) and img.dtype == np.uint8
+    db = img.astype(float) / 255 * 120 - 60
+    assert db.max() > 40  # a 0.5-amplitude tone reads about +46 dB (ref 1.0)
+    assert 70 < db.max() - db.min() <= 80.5  # floored at top_db below the peak (area resizing lifts it a bit)
+
+
+@pytest.mark.parametrize("freq", [600, 1000, 3000, 6000])
+def test_tone_lands_on_its_row(freq):
+    img = audio.spectrogram_image(tone(freq, 2.0), CFG).astype(float)
+    row = int(np.argmax(img.mean(axis=1)))
+    assert abs(row - _row_of(freq)) <= 2
+
+
+@pytest.mark.parametrize("freq", [150, 7950])
+def test_frequencies_outside_the_band_are_not_in_the_image(freq):
+    x = tone(freq, 2.0) + tone(2000, 2.0, amp=0.001)
+    img = audio.spectrogram_image(x, CFG)[:, 10:-10]  # edge columns hold the onset click
+    assert img[:3].max() < 128 and img[-3:].max() < 128  # only window leakage at the band edges
+
+
+def test_db_scale_equals_the_reference_stft_at_44k():
+    """A tone reads the same dB as librosa's 2048/512 STFT of the same tone at 44.1 kHz (the reference)."""
+    import librosa
+
+    amp = 0.3
+    ours = audio.spectrogram_db(tone(1000, 1.0, amp=amp), CFG).max()
+    t = np.arange(44100) / 44100
+    ref = librosa.amplitude_to_db(np.abs(librosa.stft(amp * np.sin(2 * np.pi * 1000 * t), n_fft=2048,
+                                                      hop_length=512)), ref=1.0).max()
+    # Equal up to the Hann window's scalloping loss (at most 1.42 dB), which differs between the two FFT grids.
+    assert ours == pytest.approx(ref, abs=1.5)
+
+
+def test_db_range_is_fixed_not_per_image():
+    quiet = audio.spectrogram_image(tone(1000, 2.0, amp=0.01), CFG)
+    loud = audio.spectrogram_image(tone(1000, 2.0, amp=0.5), CFG)
+    assert int(loud.max()) - int(quiet.max()) == pytest.approx(255 / 120 * 20 * np.log10(50), abs=3)
+
+
+@pytest.mark.parametrize("seconds, clips", [(0.5, 1), (2.0, 1), (3.0, 1), (3.5, 1), (4.0, 2), (6.0, 2),
+                                            (6.99, 2), (7.2, 3), (9.0, 3), (10.5, 4)])
+def test_three_second_clip_counts(seconds, clips):
+    n = int(round(seconds * CFG.sample_rate_hz))
+    spans = audio.clip_spans(n, CFG)
+    assert len(spans) == clips
+    assert all(b - a <= CFG.clip_samples for a, b in spans)
+    assert spans[0][0] == 0 and all(s[1] == t[0] for s, t in zip(spans, spans[1:]))
+
+
+def test_clips_are_padded_with_low_noise_not_zeros():
+    rng = np.random.default_rng(0)
+    x = tone(500, 2.0, amp=0.3) + rng.standard_normal(32000).astype(np.float32) * 1e-3
+    x[:6400] = rng.standard_normal(6400) * 1e-3  # a quiet lead-in (20 % of frames) sets the noise floor
+    pieces = audio.segment(x, CFG, "clips", "utt-a")
+    (y, a, b), = pieces
+    assert len(y) == CFG.clip_samples and (a, b) == (0.0, 2.0)
+    pad = y[32000:]
+    assert np.all(pad != 0) and 3e-4 < pad.std() < 3e-3
+    again, = audio.segment(x, CFG, "clips", "utt-a")
+    other, = audio.segment(x, CFG, "clips", "utt-b")
+    assert np.array_equal(y, again[0]) and not np.array_equal(y, other[0])
+    whole, = audio.segment(x, CFG, "utterance", "utt-a")
+    assert np.array_equal(whole[0], x) and whole[2] == 2.0
+
+
+def test_noise_cleanup_lowers_the_noise_and_keeps_the_voice():
+    rng = np.random.default_rng(0)
+    x = sum(tone(150 * h, 3.0, amp=0.3 / h) for h in range(1, 25))  # a harmonic "voice"
+    x[: 16000] = 0  # a pause: the gate's noise profile comes from the quietest stretch
+    noisy = x + rng.standard_normal(len(x)).astype(np.float32) * 0.01
+    clean = audio.cleanup(noisy, CFG)
+    assert clean.shape == noisy.shape
+    assert clean[:16000].std() < 0.5 * noisy[:16000].std()
+    assert clean[24000:40000].std() > 0.5 * x[24000:40000].std()  # weak high harmonics near the floor are gated
+    imgs = audio.utterance_images(noisy, CFG, mode="clips", clean=True, key="k")
+    assert len(imgs) == 1 and imgs[0][0].shape == (200, 300)
+
+
+def test_seismic_lut_matches_matplotlib():
+    mpl = pytest.importorskip("matplotlib")
+    ref = mpl.colormaps["seismic"](np.arange(256))[:, :3]
+    assert np.abs(audio.seismic_lut() - ref).max() < 1.5 / 255
+    assert audio.seismic_lut()[128] == pytest.approx([1, 1, 1], abs=0.01)  # 0 dB is white
+
+
+# --------------------------------------------------------------------------- loading and bad input
+
+def test_load_converts_rate_and_channels(tmp_path):
+    stereo = np.stack([tone(440, 1.0, 44100), tone(440, 1.0, 44100)], axis=1)
+    p = write_wav(tmp_path / "s.wav", stereo, sr=44100)
+    got = audio.load_audio(p, CFG)
+    assert len(got.samples) == 16000 and got.converted == "downmixed, resampled 44100->16000"
+    with pytest.raises(audio.BadInputError, match="s.wav: 2 channels"):
+        audio.load_audio(p, AudioConfig(convert=False))
+    p = write_wav(tmp_path / "m.flac", tone(440, 1.0, 22050), sr=22050)
+    with pytest.raises(audio.BadInputError, match="m.flac: sample rate 22050 Hz; expected 16000"):
+        audio.load_audio(p, AudioConfig(convert=False))
+    p = write_wav(tmp_path / "f.wav", tone(440, 1.0), subtype="FLOAT")
+    assert audio.load_audio(p, AudioConfig(convert=False)).converted == ""
+
+
+def test_load_span(tmp_path):
+    p = write_wav(tmp_path / "a.wav", tone(440, 3.0))
+    assert len(audio.load_audio(p, CFG, 1.0, 2.5).samples) == 24000
+    with pytest.raises(audio.BadInputError, match="span starts at 5.000 s but the audio lasts 3.000 s"):
+        audio.load_audio(p, CFG, 5.0, 6.0)
+
+
+def _file(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _truncated_wav(tmp_path):
+    p = write_wav(tmp_path / "t.wav", tone(440, 1.0))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+def _truncated_flac(tmp_path):
+    p = write_wav(tmp_path / "t.flac", np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.2)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.wav", "missing.wav: audio file not found"),
+    (lambda d: _file(d / "empty.wav", b""), "empty.wav: empty file"),
+    (lambda d: _file(d / "junk.wav", b"not audio at all" * 100), "junk.wav: cannot decode"),
+    (lambda d: write_wav(d / "zero.wav", np.zeros(0, np.float32)), "zero.wav: empty audio"),
+    (_truncated_wav, "t.wav: truncated file"),
+    (_truncated_flac, "t.flac: truncated or corrupt file"),
+    (lambda d: write_wav(d / "silent.wav", np.zeros(16000, np.float32)), "silent.wav: silent audio"),
+    (lambda d: write_wav(d / "lo.wav", tone(440, 1.0, 8000), sr=8000), "lo.wav: sample rate 8000 Hz cannot"),
+    (lambda d: write_wav(d / "quad.wav", np.zeros((16000, 4), np.float32) + 0.1), "quad.wav: 4 channels"),
+    (lambda d: write_wav(d / "short.wav", tone(440, 0.02)), "short.wav: too short"),
+])
+def test_bad_audio_gets_a_clear_error_naming_the_file(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(audio.BadInputError) as e:
+        audio.load_audio(path, CFG)
+    assert message in str(e.value)
+    assert e.value.path.endswith(path.name)
+
+
+@pytest.mark.realdata
+def test_real_ravdess_emodb_and_cremad_audio():
+    rav = shared("ravdess_speech") / "Actor_01" / "03-01-05-02-01-01-01.flac"
+    emo = shared("emodb") / "wav" / "03a01Wa.flac"
+    mp3 = shared("cremad_sample") / "1002_DFA_ANG_XX.mp3"
+    flv = shared("cremad_sample") / "1001_DFA_ANG_XX.flv"
+    for path, converted in [(rav, ""), (emo, ""), (mp3, "resampled 44100->16000"), (flv, "resampled 44100->16000")]:
+        got = audio.load_audio(path, CFG)
+        assert got.converted == converted
+        assert 1.5 < len(got.samples) / 16000 < 6
+        img = audio.spectrogram_image(got.samples, CFG)
+        assert img.shape == (200, 300) and img.max() > 180  # speech reaches well above 0 dB
