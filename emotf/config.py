@@ -115,7 +115,7 @@ class PreprocessConfig:
     corpus: str = "iemocap"
     data: str = ""
     variant: str = "ds2"
-    classes: str = "4"  # "4", "3" or "all"
+    classes: str = "all"  # "all" (every label of the corpus), "4" or "3" (the paper's sets)
     merge_exc: bool = True  # IEMOCAP: excited counts as happy
     video: str = "auto"  # "auto" (where the corpus has video), "on" or "off"
     shard_size: int = 256  # utterances per shard at most

@@ -1,0 +1,204 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import shared, tone, write_wav
+from emotf import preprocess, records
+from emotf.config import PreprocessConfig, VideoConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cfg(data, corpus="iemocap", **kw):
+    kw.setdefault("video_config", VideoConfig(detector="fixed"))
+    return PreprocessConfig(corpus=corpus, data=str(data), **kw)
+
+
+def _keys(out):
+    recs = records.read_records(sorted(out.glob("*.tfrecord")))
+    return sorted((r["utt_id"], int(r["clip/index"]), r["spec"].tobytes()) for r in recs)
+
+
+def test_synthetic_iemocap_end_to_end_with_video(synth_iemocap, tmp_path):
+    root, index = synth_iemocap
+    out = tmp_path / "ds2"
+    m = preprocess.run(_cfg(root, video_config=VideoConfig()), out, workers=2, progress=False)
+    files = sorted(p.name for p in out.glob("*.tfrecord"))
+    assert files == ["Ses01F-00000-of-00001.tfrecord", "Ses01M-00000-of-00001.tfrecord",
+                     "Ses02F-00000-of-00001.tfrecord", "Ses02M-00000-of-00001.tfrecord"]
+    recs = records.read_records([out / f for f in files], with_video=True)
+    labelled = [i for i in index if i["label"] != "no_agreement"]
+    assert m["utterances"] == len(labelled) and m["records"] == len(recs) > len(labelled)
+    assert m["complete"] and m["skipped"] == [] and m["with_video"]
+    assert sum(m["per_label"].values()) == m["records"] and sum(m["per_speaker"].values()) == m["records"]
+    assert m["face_fallbacks"] == sum(1 for r in recs if not r["video/face_found"])
+    assert m["face_fallbacks"] < len(recs) / 2  # the detector finds the drawn faces
+    by_utt = {i["utt"]: i for i in index}
+    for r in recs:
+        item = by_utt[r["utt_id"]]
+        assert r["speaker"] == f"Ses{item['session']:02d}{item['gender']}"  # every shard holds one speaker
+        assert r["video"].shape == (20, 60, 100, 3) and r["spec"].shape == (200, 300, 1)
+        n_clips = len([1 for x in recs if x["utt_id"] == r["utt_id"]])
+        assert r["clip/count"] == n_clips
+    assert json.loads((out / "config.json").read_text())["with_video"] is True
+
+
+def test_variants_and_class_sets(synth_iemocap, tmp_path):
+    root, index = synth_iemocap
+    m1 = preprocess.run(_cfg(root, variant="ds1", classes="4", video="off"), tmp_path / "a", workers=1, progress=False)
+    assert m1["class_names"] == ["happy", "sad", "angry", "neutral"]
+    assert m1["records"] == m1["utterances"]  # one image per utterance
+    expected = sum(1 for i in index if i["label"] in ("happy", "excited", "sad", "angry", "neutral"))
+    assert m1["utterances"] == expected
+    assert not m1["with_video"] and m1["video_shape"] is None
+    m4 = preprocess.run(_cfg(root, variant="ds4", classes="4", video="off"), tmp_path / "b", workers=1, progress=False)
+    assert m4["records"] >= m4["utterances"] == expected
+    assert _keys(tmp_path / "a") != _keys(tmp_path / "b")
+
+
+def _bad_corpus(tmp_path):
+    """A CSV corpus with one good file and one of each kind of bad input."""
+    d = tmp_path / "corpus"
+    write_wav(d / "good.wav", tone(440, 2.0))
+    write_wav(d / "silent.wav", np.zeros(16000, np.float32))
+    write_wav(d / "lo.wav", tone(440, 1.0, 8000), sr=8000)
+    (d / "junk.wav").write_bytes(b"garbage" * 50)
+    rows = ["path,label,speaker", "good.wav,sad,s1", "silent.wav,sad,s1", "lo.wav,angry,s2", "junk.wav,angry,s2",
+            "missing.wav,happy,s3", "good.wav,,s3"]
+    (d / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return d / "manifest.csv"
+
+
+def test_bad_input_is_skipped_listed_and_fatal_in_strict_mode(tmp_path):
+    csv = _bad_corpus(tmp_path)
+    m = preprocess.run(_cfg(csv, corpus="csv"), tmp_path / "out", workers=1, progress=False)
+    assert m["utterances"] == 1 and m["records"] == 1
+    reasons = sorted(s["reason"] for s in m["skipped"])
+    assert len(reasons) == 5
+    for needle in ("silent.wav: silent audio", "lo.wav: sample rate 8000 Hz", "junk.wav: cannot decode",
+                   "missing.wav: audio file not found", "empty path, label or speaker"):
+        assert any(needle in r for r in reasons), needle
+    with pytest.raises(preprocess.PreprocessError, match="bad item"):
+        preprocess.run(_cfg(csv, corpus="csv", strict=True), tmp_path / "strict", workers=1, progress=False)
+    clean = tmp_path / "clean.csv"
+    clean.write_text("path,label,speaker\ncorpus/good.wav,sad,s1\ncorpus/silent.wav,sad,s1\n")
+    with pytest.raises(preprocess.PreprocessError, match="strict mode.*silent.wav: silent audio"):
+        preprocess.run(_cfg(clean, corpus="csv", strict=True), tmp_path / "strict2", workers=1, progress=False)
+    assert not list((tmp_path / "strict2").glob("*.tfrecord*"))
+
+
+def test_rerun_skips_finished_shards_and_refuses_another_config(synth_iemocap, tmp_path):
+    root, _ = synth_iemocap
+    out = tmp_path / "r"
+    cfg = _cfg(root, video="off", shard_size=1)
+    m = preprocess.run(cfg, out, workers=1, progress=False)
+    first = _keys(out)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tfrecord")}
+    victim = sorted(stamps)[2]
+    (out / victim).unlink()
+    (out / "junk.tfrecord.tmp").write_bytes(b"half")
+    m2 = preprocess.run(cfg, out, workers=1, progress=False)
+    assert m2["shards_resumed"] == len(stamps) - 1 and m2["records"] == m["records"]
+    assert _keys(out) == first  # nothing lost, nothing duplicated
+    assert all((out / n).stat().st_mtime_ns == t for n, t in stamps.items() if n != victim)
+    assert not list(out.glob("*.tmp"))
+    with pytest.raises(preprocess.PreprocessError, match="another configuration"):
+        preprocess.run(_cfg(root, video="off", shard_size=1, variant="ds1"), out, workers=1, progress=False)
+    m3 = preprocess.run(_cfg(root, video="off", shard_size=1, variant="ds1"), out, workers=1, overwrite=True,
+                        progress=False)
+    assert m3["variant"] == "ds1" and m3["shards_resumed"] == 0
+
+
+def test_killed_run_resumes_without_duplicates_or_losses(synth_iemocap, tmp_path):
+    root, _ = synth_iemocap
+    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
+            "--variant", "ds4", "--shard-size", "1", "--workers", "1", "--no-progress"]
+    ref = tmp_path / "ref"
+    subprocess.run(args + ["--out", str(ref)], check=True, cwd=ROOT, capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = out / "iemocap" / "ds4"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(target.glob("*.tfrecord"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = list(target.glob("*.tfrecord"))
+    total = len(list((ref / "iemocap" / "ds4").glob("*.tfrecord")))
+    assert 2 <= len(done) < total, "the kill came too late to test a resume"
+    for shard in done:  # every file with a final name is whole
+        side = json.loads((target / ".shards" / f"{shard.name}.json").read_text())
+        assert len(records.read_records([shard])) == side["records"]
+    assert not (target / "manifest.json").exists()
+    subprocess.run(args + ["--out", str(out)], check=True, cwd=ROOT, capture_output=True)
+    assert _keys(target) == _keys(ref / "iemocap" / "ds4")
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["shards_resumed"] == len(done)
+
+
+def test_cli_embedded_default_says_so(tmp_path):
+    synth_dir = tmp_path / "synth"
+    from emotf import synth
+
+    synth.ensure_iemocap(synth_dir, synth.IemocapSpec(sessions=1, dialogs=1, utterances=2))
+    # ensure_iemocap with the default spec would regenerate; point the CLI at this tiny one via --corpus/--data
+    # instead, and check the default path's message with the tiny corpus already in place.
+    r = subprocess.run([sys.executable, "-m", "emotf.preprocess", "--out", str(tmp_path / "rec"), "--video", "off",
+                        "--synth-dir", str(synth_dir), "--no-progress", "--workers", "1"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "embedded synthetic corpus" in r.stderr
+    m = json.loads((tmp_path / "rec" / "synth_iemocap" / "ds2" / "manifest.json").read_text())
+    assert m["corpus"] == "synth_iemocap" and m["records"] > 0
+
+
+def test_cli_error_names_the_problem(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "emotf.preprocess", "--corpus", "ravdess", "--data",
+                        str(tmp_path / "nope"), "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "nope: corpus folder not found" in r.stderr
+
+
+@pytest.mark.realdata
+def test_real_ravdess_handful(tmp_path):
+    src = shared("ravdess_speech") / "Actor_02"
+    d = tmp_path / "rav" / "Actor_02"
+    d.mkdir(parents=True)
+    for f in sorted(src.glob("*.flac"))[:6]:
+        (d / f.name).symlink_to(f)
+    m = preprocess.run(_cfg(tmp_path / "rav", corpus="ravdess", variant="ds2"), tmp_path / "out", workers=2,
+                       progress=False)
+    assert m["utterances"] == 6 and m["skipped"] == [] and not m["with_video"]
+    assert m["records"] >= 6 and list(m["per_speaker"]) == ["Actor_02"]
+    (rec,) = records.read_records([tmp_path / "out" / "Actor_02-00000-of-00001.tfrecord"])[:1]
+    assert rec["spec"].max() > 128 and rec["corpus"] == "ravdess"  # speech rises above 0 dB
+
+
+@pytest.mark.realdata
+def test_real_cremad_sample_yields_audio_and_face_frames(tmp_path):
+    m = preprocess.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds1"),
+                       tmp_path / "c", workers=2, progress=False)
+    assert m["utterances"] == 6 and m["with_video"]  # the six flv clips; mp3-only clips have no video
+    assert len(m["skipped"]) == 6 and all("no video file" in s["reason"] for s in m["skipped"])
+    assert m["face_fallbacks"] == 0 and m["converted_audio"] == {"resampled 44100->16000": 6}
+    recs = records.read_records(sorted((tmp_path / "c").glob("*.tfrecord")), with_video=True)
+    assert {r["video"].shape for r in recs} == {(20, 60, 100, 3)}
+    m2 = preprocess.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds2",
+                                         video="off"), tmp_path / "a", workers=2, progress=False)
+    assert m2["utterances"] == 12 and m2["skipped"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_full_ravdess_all_1440_clips_none_skipped(tmp_path):
+    m = preprocess.run(PreprocessConfig(corpus="ravdess", data=str(shared("ravdess_speech")), variant="ds2"),
+                       tmp_path / "rav", progress=False)
+    assert m["utterances"] == 1440 and m["skipped"] == [] and m["complete"]
+    assert len(m["shards"]) == 24

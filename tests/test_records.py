@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from emotf import records
+from emotf.audio import seismic_lut
+from emotf.config import VideoConfig
+from emotf.video import encode_stack
+
+
+def _example(rng, video_encoding="raw"):
+    stack = rng.integers(0, 255, (20, 60, 100, 3), dtype=np.uint8)
+    return {
+        "spec": rng.integers(0, 255, (200, 300), dtype=np.uint8), "label/index": 2, "label/name": "angry",
+        "label/raw": "ang", "speaker": "Ses01F", "session": "Session1", "gender": "F", "utt_id": "Ses01F_impro01_F000",
+        "corpus": "iemocap", "mode": "improvised", "clip/index": 1, "clip/count": 3, "clip/start_s": 3.0,
+        "clip/end_s": 6.0, "video": encode_stack(stack, VideoConfig(encoding=video_encoding)),
+        "video/encoding": video_encoding, "video/frames": 20, "video/height": 60, "video/width": 100,
+        "video/face_found": 1,
+    }, stack
+
+
+def test_round_trip_write_parse_equal(tmp_path):
+    rng = np.random.default_rng(0)
+    ex, stack = _example(rng)
+    path = tmp_path / records.shard_name("Ses01F", 0, 1)
+    w = records.ShardWriter(path)
+    w.write(records.serialize_example(ex))
+    w.commit()
+    assert path.name == "Ses01F-00000-of-00001.tfrecord"
+    (got,) = records.read_records([path], with_video=True)
+    assert np.array_equal(got["spec"][..., 0], ex["spec"]) and got["spec"].shape == (200, 300, 1)
+    assert np.array_equal(got["video"], stack)
+    for key in ("label/index", "label/name", "label/raw", "speaker", "session", "gender", "utt_id", "corpus",
+                "mode", "clip/index", "clip/count", "clip/start_s", "clip/end_s", "video/face_found"):
+        assert got[key] == ex[key], key
+    assert got["schema_version"] == 1
+
+
+def test_jpeg_filmstrip_and_audio_only_records(tmp_path):
+    rng = np.random.default_rng(1)
+    ex, _ = _example(rng, "jpeg")
+    audio_only = {k: v for k, v in ex.items() if not k.startswith("video")}
+    path = tmp_path / "a.tfrecord"
+    w = records.ShardWriter(path)
+    w.write(records.serialize_example(ex))
+    w.write(records.serialize_example(audio_only))
+    w.commit()
+    first, second = records.read_records([path])
+    assert np.array_equal(first["spec"], second["spec"]) and second["video/encoding"] == ""
+    video_only = tmp_path / "v.tfrecord"
+    w = records.ShardWriter(video_only)
+    w.write(records.serialize_example(ex))
+    w.commit()
+    (with_video,) = records.read_records([video_only], with_video=True)
+    assert with_video["video"].shape == (20, 60, 100, 3) and with_video["video"].dtype == np.uint8
+
+
+def test_seismic_colour_map_at_load_time():
+    spec = tf.constant(np.arange(256, dtype=np.uint8).reshape(16, 16, 1))
+    rgb = records.apply_seismic(spec).numpy()
+    assert rgb.shape == (16, 16, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb.reshape(256, 3), seismic_lut())
+
+
+def test_parse_inside_a_tf_data_pipeline(tmp_path):
+    rng = np.random.default_rng(2)
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"u{i}.tfrecord"
+        w = records.ShardWriter(p)
+        for _ in range(3):
+            w.write(records.serialize_example(_example(rng)[0]))
+        w.commit()
+        paths.append(str(p))
+    ds = (tf.data.TFRecordDataset(paths)
+          .map(lambda s: records.parse_example(s, with_video=True, colormap=True), num_parallel_calls=tf.data.AUTOTUNE)
+          .batch(4))
+    batch = next(iter(ds))
+    assert batch["spec"].shape == (4, 200, 300, 3) and batch["video"].shape == (4, 20, 60, 100, 3)
+
+
+def test_shard_writer_abort_leaves_nothing_that_looks_whole(tmp_path):
+    path = tmp_path / "x.tfrecord"
+    w = records.ShardWriter(path)
+    w.write(b"abc")
+    assert not path.exists() and w.tmp.exists()
+    w.abort()
+    assert not path.exists() and not w.tmp.exists()

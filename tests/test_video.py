@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from conftest import shared
+from emotf import video
+from emotf.audio import BadInputError
+from emotf.config import VideoConfig
+
+FIXED = VideoConfig(detector="fixed")
+
+
+def test_frame_times_are_evenly_spaced_inside_the_span():
+    t = video.span_frame_times(1.0, 4.0, 20)
+    assert len(t) == 20 and t[0] > 1.0 and t[-1] < 4.0
+    np.testing.assert_allclose(np.diff(t), 0.15)
+
+
+@pytest.mark.parametrize("face, shape", [((10, 10, 40, 60), (240, 320)), ((0, 0, 300, 300), (240, 320)),
+                                         ((300, 200, 20, 30), (240, 320))])
+def test_crop_box_has_the_output_aspect_and_stays_inside(face, shape):
+    x, y, w, h = video.crop_box(np.array(face, float), shape, FIXED)
+    assert 0 <= x and 0 <= y and x + w <= shape[1] and y + h <= shape[0]
+    assert w / h == pytest.approx(100 / 60, rel=0.05)
+
+
+def test_face_stack_from_a_synthetic_ravdess_video(synth_ravdess):
+    root, _ = synth_ravdess
+    mp4 = sorted(root.rglob("02-01-*.mp4"))[0]
+    stacks = video.span_stacks(str(mp4), [(0.0, 1.5), (1.5, 2.9)], "", VideoConfig())
+    assert len(stacks) == 2
+    for s in stacks:
+        assert s.frames.shape == (20, 60, 100, 3) and s.frames.dtype == np.uint8
+        assert s.face_found  # MTCNN finds the drawn face
+        assert s.frames.std() > 10
+    # The mouth moves with the voice: frames differ over time.
+    assert np.abs(np.diff(stacks[0].frames.astype(int), axis=0)).max() > 50
+
+
+def test_speaker_half_and_side_changes_the_crop(synth_iemocap):
+    root, index = synth_iemocap
+    avi = sorted(root.rglob("*.avi"))[0]
+    u = index[0]
+    left, right = (video.span_stacks(str(avi), [(u["start"], u["end"])], side, FIXED)[0].frames
+                   for side in ("left", "right"))
+    assert not np.array_equal(left, right)
+    # The two halves have different background colours in the synthetic dialog.
+    assert np.abs(left[:, 0, 0].astype(int).mean(0) - right[:, 0, 0].astype(int).mean(0)).max() > 5
+
+
+def test_video_shorter_than_needed_is_bad_input(synth_ravdess):
+    root, _ = synth_ravdess
+    mp4 = sorted(root.rglob("02-01-*.mp4"))[0]
+    with pytest.raises(BadInputError, match="video shorter than needed"):
+        video.span_stacks(str(mp4), [(0.0, 30.0)], "", FIXED)
+
+
+def test_unreadable_video_is_bad_input(tmp_path):
+    junk = tmp_path / "x.avi"
+    junk.write_bytes(b"junk" * 100)
+    with pytest.raises(BadInputError, match="x.avi: cannot open video"):
+        video.read_frames(str(junk), np.array([0.1]))
+
+
+def test_encoding_round_trip():
+    import cv2
+
+    stack = np.random.default_rng(0).integers(0, 255, (20, 60, 100, 3), dtype=np.uint8)
+    raw = video.encode_stack(stack, VideoConfig(encoding="raw"))
+    assert np.array_equal(np.frombuffer(raw, np.uint8).reshape(stack.shape), stack)
+    smooth = np.repeat(np.linspace(0, 255, 100, dtype=np.uint8)[None, None, :, None], 60, 1).repeat(20, 0).repeat(3, 3)
+    jpg = video.encode_stack(smooth, VideoConfig())
+    back = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].reshape(smooth.shape)
+    assert len(jpg) < smooth.nbytes / 5 and np.abs(back.astype(int) - smooth).max() < 12
+
+
+@pytest.mark.realdata
+def test_real_cremad_flv_gives_a_face_stack():
+    flv = shared("cremad_sample") / "1001_DFA_HAP_XX.flv"
+    (s,) = video.span_stacks(str(flv), [(0.0, 1.9)], "", VideoConfig())
+    assert s.frames.shape == (20, 60, 100, 3) and s.face_found
+    # A face crop: skin tones dominate the centre (red channel above blue).
+    centre = s.frames[:, 20:40, 40:60].astype(float)
+    assert centre[..., 0].mean() > centre[..., 2].mean()
