@@ -1,0 +1,1 @@
+"""KerasTuner search spaces for emotf's architectures (built in the tuning issue)."""
