@@ -49,7 +49,7 @@ class AudioConfig:
     height: int = 200
     width: int = 300
     clip_s: float = 3.0
-    min_tail_s: float = 1.0  # a remainder shorter than this is dropped (see docs/preprocessing.md)
+    min_tail_s: float = 1.0  # a shorter remainder is dropped (docs/preprocessing.md)
     min_duration_s: float = 0.1
     silence_dbfs: float = -70.0  # peak below this counts as silent audio
     convert: bool = True  # resample / downmix instead of rejecting other formats
@@ -57,7 +57,8 @@ class AudioConfig:
     def __post_init__(self):
         _check(self.sample_rate_hz >= 2 * self.fmax_hz,
                f"sample_rate_hz must be at least 2*fmax_hz. Received: sample_rate_hz={self.sample_rate_hz}")
-        _check(0 <= self.fmin_hz < self.fmax_hz, f"need 0 <= fmin_hz < fmax_hz. Received: {self.fmin_hz}, {self.fmax_hz}")
+        _check(0 <= self.fmin_hz < self.fmax_hz,
+               f"need 0 <= fmin_hz < fmax_hz. Received: {self.fmin_hz}, {self.fmax_hz}")
         _check(self.win_length <= self.n_fft,
                f"n_fft={self.n_fft} is shorter than the window ({self.win_length} samples)")
         _check(self.height > 0 and self.width > 0, f"bad image size {self.height}x{self.width}")
@@ -145,7 +146,7 @@ class PreprocessConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PreprocessConfig":
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
         d = dict(d)
         audio = AudioConfig(**d.pop("audio", {}))
         video = VideoConfig(**d.pop("video_config", {}))

@@ -113,7 +113,9 @@ def map_label(label: str, *, merge_exc: bool) -> str:
 _IEMOCAP_LINE = re.compile(
     r"^\[(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\]\s+(?P<utt>\S+)\s+(?P<emo>\S+)\s+\[(?P<vad>[^\]]*)\]\s*$"
 )
-_IEMOCAP_UTT = re.compile(r"^Ses(?P<session>\d\d)(?P<mocap>[FM])_(?P<kind>impro|script)[^_]*(?:_[^_]+)*_(?P<gender>[FM])\d+$")
+_IEMOCAP_UTT = re.compile(
+    r"^Ses(?P<session>\d\d)(?P<mocap>[FM])_(?P<kind>impro|script)[^_]*(?:_[^_]+)*_(?P<gender>[FM])\d+$"
+)
 
 
 def iemocap_speaker_side(mocap_gender: str, speaker_gender: str, rule: str) -> str:
@@ -201,7 +203,9 @@ def read_iemocap(root: str | Path, *, side_rule: str = "mocap-left") -> tuple[li
 
 # --------------------------------------------------------------------------- RAVDESS
 
-_RAVDESS_NAME = re.compile(r"^(?P<mod>\d\d)-(?P<voc>\d\d)-(?P<emo>\d\d)-(?P<int>\d\d)-(?P<stmt>\d\d)-(?P<rep>\d\d)-(?P<actor>\d\d)$")
+_RAVDESS_NAME = re.compile(
+    r"^(?P<mod>\d\d)-(?P<voc>\d\d)-(?P<emo>\d\d)-(?P<int>\d\d)-(?P<stmt>\d\d)-(?P<rep>\d\d)-(?P<actor>\d\d)$"
+)
 
 
 def read_ravdess(root: str | Path) -> tuple[list[Utterance], list[Problem]]:

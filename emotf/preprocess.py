@@ -177,7 +177,8 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     fp_path.write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
 
     shards = plan_shards(kept, cfg.shard_size)
-    pending = [s for s in shards if not (out_dir / s.name).is_file() or not (out_dir / ".shards" / f"{s.name}.json").is_file()]
+    pending = [s for s in shards
+               if not (out_dir / s.name).is_file() or not (out_dir / ".shards" / f"{s.name}.json").is_file()]
     for tmp in out_dir.glob("*.tmp"):
         tmp.unlink()
     done_before = len(shards) - len(pending)
@@ -275,7 +276,8 @@ def build_manifest(cfg, out_dir, shards, names, problems, excluded, with_video, 
         "class_names": list(names),
         "with_video": with_video,
         "spec_shape": [cfg.audio.height, cfg.audio.width],
-        "video_shape": [cfg.video_config.frames, cfg.video_config.height, cfg.video_config.width] if with_video else None,
+        "video_shape": ([cfg.video_config.frames, cfg.video_config.height, cfg.video_config.width]
+                        if with_video else None),
         "records": total,
         "utterances": utterances,
         "per_label": dict(sorted(per_label.items())),
@@ -305,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "fixed"])
     p.add_argument("--frame-encoding", default="jpeg", choices=["jpeg", "raw"])
-    p.add_argument("--iemocap-side-rule", default="mocap-left", choices=["mocap-left", "mocap-right", "left", "right"])
+    p.add_argument("--iemocap-side-rule", default="mocap-left",
+                   choices=["mocap-left", "mocap-right", "left", "right"])
     p.add_argument("--no-convert", action="store_true", help="reject audio not already 16 kHz mono")
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: all cores)")

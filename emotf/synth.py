@@ -262,7 +262,8 @@ def _write_dialog_video(path, turns, total_s, mocap, spec, rng, cv2) -> None:
 # --------------------------------------------------------------------------- RAVDESS layout
 
 def generate_ravdess(root: str | Path, *, actors: int = 4, emotions: list[str] | None = None, statements: int = 2,
-                     repetitions: int = 1, video: bool = True, seed: int = 0, frame_size: tuple[int, int] = (160, 120)) -> list[dict]:
+                     repetitions: int = 1, video: bool = True, seed: int = 0,
+                     frame_size: tuple[int, int] = (160, 120)) -> list[dict]:
     """Write a synthetic corpus in RAVDESS's layout: ``Actor_NN/03-01-*.wav`` and ``02-01-*.mp4`` (video-only)."""
     import cv2
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import shared, tone, write_wav
+
 from emotf import audio
 from emotf.config import AudioConfig
 
@@ -73,7 +73,7 @@ def test_three_second_clip_counts(seconds, clips):
     spans = audio.clip_spans(n, CFG)
     assert len(spans) == clips
     assert all(b - a <= CFG.clip_samples for a, b in spans)
-    assert spans[0][0] == 0 and all(s[1] == t[0] for s, t in zip(spans, spans[1:]))
+    assert spans[0][0] == 0 and all(s[1] == t[0] for s, t in zip(spans, spans[1:], strict=False))
 
 
 def test_clips_are_padded_with_low_noise_not_zeros():

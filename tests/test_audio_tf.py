@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
-
 from conftest import SHARED_DATA, tone, write_wav
+
 from emotf import audio_tf
 
 TFIO = audio_tf.tfio_status().usable
@@ -41,7 +41,7 @@ def test_read_audio_in_a_parallel_tf_data_map_equals_soundfile(tmp_path, use_tfi
              write_wav(tmp_path / "r.wav", tone(440, 0.3, 22050), sr=22050)]
     ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files]).map(
         lambda p: audio_tf.read_audio(p, use_tfio=use_tfio), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    for f, (samples, rate) in zip(files, ds):
+    for f, (samples, rate) in zip(files, ds, strict=True):
         ref, ref_rate = sf.read(str(f), dtype="float32", always_2d=True)
         assert int(rate) == ref_rate
         np.testing.assert_allclose(samples.numpy(), ref.mean(axis=1), atol=1e-6)

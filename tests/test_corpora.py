@@ -1,8 +1,8 @@
 import collections
 
 import pytest
-
 from conftest import shared
+
 from emotf import corpora
 
 

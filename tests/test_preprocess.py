@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shared, tone, write_wav
+
 from emotf import preprocess, records
 from emotf.config import PreprocessConfig, VideoConfig
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import shared
+
 from emotf import video
 from emotf.audio import BadInputError
 from emotf.config import VideoConfig
