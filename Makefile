@@ -46,7 +46,7 @@ $(TFIO_VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 test-tfio: $(TFIO_VENV)/.installed
-	$(TFIO_VENV)/bin/python -m pytest -m "tfio or records or audio_tf" tests/test_audio_tf.py tests/test_records.py
+	$(TFIO_VENV)/bin/python -m pytest tests/test_audio_tf.py tests/test_records.py tests/test_audio.py
 
 lint: install
 	$(BIN)/ruff check emotf tuning tests bench

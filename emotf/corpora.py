@@ -56,10 +56,11 @@ CORPUS_LABELS = {
 class Utterance:
     """One labelled utterance of a corpus, whatever its layout.
 
-    Times are in seconds. For IEMOCAP, ``start_s``/``end_s`` are the dialog
-    times from the label file (they locate the utterance in the dialog video);
-    the audio file holds the utterance alone. Elsewhere they are the span of the
-    audio file to use (``end_s`` of None: to the end of the file).
+    Times are in seconds. ``start_s``/``end_s`` are the span of the audio file
+    to use (``end_s`` of None: to the end of the file); ``video_start_s`` is
+    where that span starts in the video file. For IEMOCAP the sentence wav holds
+    the utterance alone (span 0..end) and ``video_start_s`` is its start time in
+    the dialog, from the label file.
     """
 
     utt_id: str
@@ -193,7 +194,6 @@ def read_iemocap(root: str | Path, *, side_rule: str = "mocap-left") -> tuple[li
                     speaker=f"Ses{m['session']}{gender}", gender=gender, session=f"Session{int(m['session'])}",
                     label=IEMOCAP_CODES[row["code"]], raw_label=row["code"],
                     audio_path=str(wav_root / dialog / f"{row['utt']}.wav"),
-                    start_s=row["start"], end_s=row["end"],
                     video_path=str(avi) if avi.is_file() else "", video_start_s=row["start"],
                     speaker_side=iemocap_speaker_side(m["mocap"], gender, side_rule),
                     mode="improvised" if m["kind"] == "impro" else "scripted",

@@ -80,9 +80,7 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
     """
     from emotf import audio, video
 
-    end = None if utt.corpus == "iemocap" else utt.end_s
-    start = 0.0 if utt.corpus == "iemocap" else utt.start_s  # IEMOCAP sentence wavs hold the utterance alone
-    loaded = audio.load_audio(utt.audio_path, cfg.audio, start, end)
+    loaded = audio.load_audio(utt.audio_path, cfg.audio, utt.start_s, utt.end_s)
     images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
     stacks = []
     if with_video:

@@ -306,11 +306,15 @@ def _write_face_video(path, label, env, dur, frame_size, rng, cv2) -> None:
 # --------------------------------------------------------------------------- CLI
 
 def ensure_iemocap(root: str | Path, spec: IemocapSpec = IemocapSpec()) -> Path:
-    """Generate the embedded default corpus at ``root`` unless it is already there, complete, with this spec."""
+    """Generate a synthetic IEMOCAP-layout corpus at ``root`` unless a complete one is already there.
+
+    The marker file is written last, so an interrupted generation is redone; a
+    corpus generated earlier (with any spec) is used as it is.
+    """
     root = Path(root)
     marker = root / ".emotf-synth.json"
     want = dataclasses.asdict(spec)
-    if marker.is_file() and json.loads(marker.read_text()) == want:
+    if marker.is_file():
         return root
     generate_iemocap(root, spec)
     marker.write_text(json.dumps(want))

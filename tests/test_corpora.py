@@ -16,8 +16,8 @@ def test_iemocap_reader_reads_every_session_in_release_layout(synth_iemocap):
     for item in index:
         u = by_id[item["utt"]]
         assert u.label == item["label"]
-        assert u.start_s == pytest.approx(item["start"], abs=1e-4)
-        assert u.end_s == pytest.approx(item["end"], abs=1e-4)
+        assert u.video_start_s == pytest.approx(item["start"], abs=1e-4)  # dialog time, for the video
+        assert (u.start_s, u.end_s) == (0.0, None)  # the sentence wav holds the utterance alone
         assert u.audio_path.endswith(f"sentences/wav/{item['dialog']}/{item['utt']}.wav")
         assert u.video_path.endswith(f"dialog/avi/DivX/{item['dialog']}.avi")
         assert u.speaker == f"Ses{item['session']:02d}{item['gender']}"

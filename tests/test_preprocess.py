@@ -148,16 +148,16 @@ def test_cli_embedded_default_says_so(tmp_path):
     synth_dir = tmp_path / "synth"
     from emotf import synth
 
-    synth.ensure_iemocap(synth_dir, synth.IemocapSpec(sessions=1, dialogs=1, utterances=2))
-    # ensure_iemocap with the default spec would regenerate; point the CLI at this tiny one via --corpus/--data
-    # instead, and check the default path's message with the tiny corpus already in place.
+    synth.ensure_iemocap(synth_dir, synth.IemocapSpec(sessions=1, dialogs=1, utterances=3))
+    # The CLI's default path finds this tiny corpus in place and uses it.
     r = subprocess.run([sys.executable, "-m", "emotf.preprocess", "--out", str(tmp_path / "rec"), "--video", "off",
                         "--synth-dir", str(synth_dir), "--no-progress", "--workers", "1"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "embedded synthetic corpus" in r.stderr
     m = json.loads((tmp_path / "rec" / "synth_iemocap" / "ds2" / "manifest.json").read_text())
-    assert m["corpus"] == "synth_iemocap" and m["records"] > 0
+    assert m["corpus"] == "synth_iemocap" and m["skipped"] == []
+    assert m["utterances"] + sum(m["excluded_labels"].values()) == 3 and m["records"] >= m["utterances"] > 0
 
 
 def test_cli_error_names_the_problem(tmp_path):
