@@ -13,8 +13,11 @@ VARIANT ?= ds2
 OUT ?= records
 WORKERS ?= 0
 ARGS ?=
+# make fit [ARCH=cnn_rnn] [RECORDS=records/ravdess/ds2] [ARGS="--classes 4 --fold 0"]
+ARCH ?= cnn_rnn
+RECORDS ?=
 
-.PHONY: help install test test-slow test-tfio lint format tfrecords bench bench-preprocess clean
+.PHONY: help install test test-slow test-tfio lint format tfrecords fit bench bench-preprocess clean
 
 help:
 	@echo "make install        create $(VENV) and install emotf with its dev tools"
@@ -23,6 +26,7 @@ help:
 	@echo "make test-tfio      build $(TFIO_VENV) (TF 2.17 + tensorflow-io) and run the tfio tests"
 	@echo "make lint           ruff"
 	@echo "make tfrecords      corpus -> records/<corpus>/<variant> (no CORPUS: the synthetic default)"
+	@echo "make fit           train ARCH on RECORDS (no RECORDS: the synthetic default) -> runs/..."
 	@echo "make bench          speed benchmarks (bench/*.py)"
 
 install: $(VENV)/.installed
@@ -30,7 +34,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev,backends]"
 	touch $@
 
 test: install
@@ -57,6 +61,9 @@ format: install
 tfrecords: install
 	$(BIN)/python -m emotf.preprocess $(if $(CORPUS),--corpus $(CORPUS)) $(if $(DATA),--data $(DATA)) \
 		--variant $(VARIANT) --out $(OUT) --workers $(WORKERS) $(ARGS)
+
+fit: install
+	$(BIN)/python -m emotf.fit --arch $(ARCH) $(if $(RECORDS),--records $(RECORDS)) $(ARGS)
 
 bench: bench-preprocess
 

@@ -154,3 +154,86 @@ class PreprocessConfig:
         d.pop("data")
         d.pop("strict")
         return d
+
+
+# --------------------------------------------------------------------------- training
+
+# The reference's epochs per architecture (reference-implementation.md §7).
+PAPER_EPOCHS = {"cnn": 50, "cnn_rnn": 50, "cnn_lstm": 20, "crnn": 50, "video_3dcnn": 15, "av": 15}
+TRAIN_ARCHS = tuple(PAPER_EPOCHS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run (``python -m emotf.fit``); every CLI flag is a field.
+
+    Defaults are the paper's settings: AdamW with lr 1e-4 and weight decay
+    0.01, batch 64, ImageNet normalisation, class-balanced resampling of the
+    training portion, 5 epochs of contrastive pre-training (margin 1) before
+    the ``av`` model. ``model`` holds extra builder arguments (widths,
+    dropouts), e.g. from a KerasTuner ``best_hparams.json``.
+    """
+
+    arch: str = "cnn_rnn"
+    records: str = ""
+    out: str = ""
+    classes: str = "all"  # "all" (every class of the records), "4" or "3" (the paper's sets)
+    split: str = "auto"
+    fold: int = 0
+    folds: int = 6
+    val: str = "speaker"  # loso: hold out one speaker or a whole session for validation
+    epochs: int = 0  # 0: the paper's number for the architecture (PAPER_EPOCHS)
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    pretrain_epochs: int = 5  # av only; 0 skips contrastive pre-training
+    margin: float = 1.0
+    hard_fraction: float = 0.75
+    super_hard_fraction: float = 0.25
+    audio_arch: str = "cnn_rnn"  # av only: which audio model is the audio branch
+    balance: str = "resample"
+    augment: tuple[str, ...] = ()
+    colormap: str = "seismic"
+    cache: str = "auto"
+    patience: int = 0  # early stopping on validation UA; 0: off
+    select: str = "best"  # "best" (validation UA) or "last" epoch
+    max_steps_per_epoch: int = 0  # 0: the whole training portion per epoch
+    mixed_precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on CPU
+    jit_compile: str = "auto"  # auto: XLA unless a tf.distribute strategy is used
+    strategy: str = "default"  # default, mirrored, multiworker
+    logical_cpus: int = 0  # split the CPU into this many logical devices (mirrored on a CPU)
+    seed: int = 0
+    model: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        _check(self.arch in TRAIN_ARCHS, f"arch must be one of {list(TRAIN_ARCHS)}. Received: {self.arch!r}")
+        _check(self.classes in ("4", "3", "all"), f"classes must be '4', '3' or 'all'. Received: {self.classes!r}")
+        _check(self.val in ("speaker", "session"), f"val must be speaker or session. Received: {self.val!r}")
+        _check(self.epochs >= 0 and self.pretrain_epochs >= 0, "epochs must be >= 0")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1. Received: {self.batch_size}")
+        _check(self.lr > 0, f"lr must be positive. Received: {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0. Received: {self.weight_decay}")
+        _check(self.margin > 0, f"margin must be positive. Received: {self.margin}")
+        _check(0 <= self.hard_fraction <= 1 and 0 <= self.super_hard_fraction <= 1, "pair fractions lie in [0, 1]")
+        _check(self.select in ("best", "last"), f"select must be best or last. Received: {self.select!r}")
+        _check(self.mixed_precision in ("auto", "on", "off"),
+               f"mixed_precision must be auto, on or off. Received: {self.mixed_precision!r}")
+        _check(self.jit_compile in ("auto", "on", "off"),
+               f"jit_compile must be auto, on or off. Received: {self.jit_compile!r}")
+        _check(self.strategy in ("default", "mirrored", "multiworker"),
+               f"strategy must be default, mirrored or multiworker. Received: {self.strategy!r}")
+
+    @property
+    def num_epochs(self) -> int:
+        return self.epochs or PAPER_EPOCHS[self.arch]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        d["augment"] = tuple(d.get("augment", ()))
+        return cls(**d)

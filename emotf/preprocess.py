@@ -308,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iemocap-side-rule", default="mocap-left",
                    choices=["mocap-left", "mocap-right", "left", "right"])
     p.add_argument("--no-convert", action="store_true", help="reject audio not already 16 kHz mono")
+    p.add_argument("--spec-size", default="200x300", help="spectrogram image HEIGHTxWIDTH")
+    p.add_argument("--video-size", default="20x60x100", help="face stack FRAMESxHEIGHTxWIDTH")
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: all cores)")
     p.add_argument("--strict", action="store_true", help="stop on the first bad item")
@@ -315,6 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-dir", default="", help="where the embedded corpus is generated (default OUT/.synthetic)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _size(text: str, n: int, flag: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != n or min(dims) < 1:
+        raise ValueError(f"{flag} takes {n} positive integers joined by 'x'. Received: {text!r}")
+    return dims
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,12 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         log.info("No --data given: using the embedded synthetic corpus (IEMOCAP layout) at %s", data)
         synth.ensure_iemocap(data)
     try:
+        spec, vid = _size(args.spec_size, 2, "--spec-size"), _size(args.video_size, 3, "--video-size")
         cfg = PreprocessConfig(
             corpus=corpus, data=str(data), variant=args.variant, classes=args.classes,
             merge_exc=not args.no_merge_exc, video=args.video, shard_size=args.shard_size, strict=args.strict,
-            audio=AudioConfig(convert=not args.no_convert),
+            audio=AudioConfig(convert=not args.no_convert, height=spec[0], width=spec[1]),
             video_config=VideoConfig(detector=args.face_detector, encoding=args.frame_encoding,
-                                     iemocap_side_rule=args.iemocap_side_rule),
+                                     iemocap_side_rule=args.iemocap_side_rule, frames=vid[0], height=vid[1],
+                                     width=vid[2]),
         )
         out = Path(args.out) / (corpus_name or corpus) / args.variant
         m = run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,

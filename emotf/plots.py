@@ -1,0 +1,70 @@
+"""PNG figures of a run: the confusion matrix and the training curves (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_png(cm: Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix (true rows, predicted columns), counts in the cells."""
+    plt = _pyplot()
+    cm = np.asarray(cm, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * k, 0.8 + 0.75 * k), dpi=120)
+    im = ax.imshow(frac, vmin=0.0, vmax=1.0, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{int(cm[i, j])}\n{frac[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if frac[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="recall share")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def curves_png(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
+    """Loss and WA/UA per epoch, training and validation."""
+    plt = _pyplot()
+    epochs = [int(h["epoch"]) + 1 for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if history and key in history[0]:
+            left.plot(epochs, [h[key] for h in history], style, label=key)
+    for key, style in (("wa", "-"), ("ua", "-"), ("val_wa", "--"), ("val_ua", "--")):
+        if history and key in history[0]:
+            right.plot(epochs, [h[key] for h in history], style, label=key)
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.set_ylim(0, 1)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
