@@ -54,3 +54,22 @@ def write_wav(path, x, sr=16000, subtype="PCM_16"):
 def tone(freq_hz, seconds=1.0, sr=16000, amp=0.5):
     t = np.arange(int(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory):
+    """Records of a synthetic RAVDESS-layout corpus with video, small enough to train on in seconds.
+
+    6 actors x 4 emotions (neutral, happy, sad, angry) x 2 statements: 84 whole
+    utterances (DS1), spectrograms 48x72, face stacks 10x48x48.
+    """
+    from emotf import preprocess, synth
+
+    root = tmp_path_factory.mktemp("tiny")
+    synth.generate_ravdess(root / "corpus", actors=6, emotions=["neutral", "happy", "sad", "angry"], statements=2,
+                           seed=3)
+    rc = preprocess.main(["--corpus", "ravdess", "--data", str(root / "corpus"), "--out", str(root / "records"),
+                          "--variant", "ds1", "--spec-size", "48x72", "--video-size", "10x48x48",
+                          "--face-detector", "fixed", "--workers", "2", "--no-progress"])
+    assert rc == 0
+    return root / "records" / "ravdess" / "ds1"

@@ -71,7 +71,13 @@ def build_encoders(input_shape: Mapping[str, Sequence[int]], *, audio_arch: str 
     if audio_arch not in AUDIO_BRANCHES:
         raise ValueError(f"audio_arch must be one of {sorted(AUDIO_BRANCHES)}. Received: {audio_arch!r}")
     audio = AUDIO_BRANCHES[audio_arch](input_shape["audio"], None, name="audio_encoder", **dict(audio_kwargs or {}))
-    video = build_video_3dcnn(input_shape["video"], None, name="video_encoder", **dict(video_kwargs or {}))
+    video_kwargs = dict(video_kwargs or {})
+    # Both branches embed into one space (the siamese distance needs it): the audio width sets it.
+    video_kwargs.setdefault("embed_dim", int(audio.output.shape[-1]))
+    video = build_video_3dcnn(input_shape["video"], None, name="video_encoder", **video_kwargs)
+    if video.output.shape[-1] != audio.output.shape[-1]:
+        raise ValueError(f"the audio and video embeddings differ in width ({audio.output.shape[-1]} vs "
+                         f"{video.output.shape[-1]}); set video embed_dim equal to the audio fc_units")
     return audio, video
 
 

@@ -1,0 +1,135 @@
+"""The tf.data pipeline on tiny records (the ``tiny_records`` fixture of conftest)."""
+
+import collections
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from emotf import data  # noqa: E402
+
+CLASSES = ("neutral", "happy", "sad", "angry")
+
+
+def test_records_info_and_speakers(tiny_records):
+    info = data.load_records(tiny_records)
+    assert info.present_classes == CLASSES
+    assert info.with_video and info.spec_shape == (48, 72) and info.video_shape == (10, 48, 48)
+    spk = data.speaker_table(info)
+    assert sorted(spk) == info.units and spk["Actor_01"]["gender"] == "M"
+    assert data.input_shapes(info, "av") == {"audio": (48, 72, 3), "video": (10, 48, 48, 3)}
+
+
+def test_eval_dataset_reads_every_record_once_in_a_fixed_order(tiny_records):
+    info = data.load_records(tiny_records)
+    cfg = data.PipelineConfig(class_names=CLASSES, batch_size=5)
+    units = info.units[:2]
+
+    def ids():
+        return [u.decode() for _, _, m in data.eval_dataset(info, units, cfg, with_meta=True)
+                for u in m["utt_id"].numpy()]
+
+    first = ids()
+    assert first == ids()
+    assert len(first) == len(set(first)) == sum(info.count(units, CLASSES).values())
+    x, y = next(iter(data.eval_dataset(info, units, cfg)))
+    assert x.shape == (5, 48, 72, 3) and x.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+
+
+def test_class_subset_filters_and_reindexes(tiny_records):
+    info = data.load_records(tiny_records)
+    cfg = data.PipelineConfig(class_names=("sad", "angry"), batch_size=64)
+    ys, names = [], []
+    for _, y, m in data.eval_dataset(info, info.units, cfg, with_meta=True):
+        ys += list(y.numpy())
+        names += [n.decode() for n in m["label_name"].numpy()]
+    assert set(names) == {"sad", "angry"}
+    assert all(("sad", "angry")[i] == n for i, n in zip(ys, names))
+
+
+def test_balanced_resampling_equalises_classes(tiny_records):
+    info = data.load_records(tiny_records)  # neutral has half as many records as the others
+    cfg = data.PipelineConfig(class_names=CLASSES, batch_size=32, balance="resample", seed=3)
+    counts = collections.Counter()
+    for _, y in data.train_dataset(info, info.units, cfg).take(25):
+        counts.update(y.numpy().tolist())
+    shares = np.array([counts[i] for i in range(4)]) / sum(counts.values())
+    assert np.all(np.abs(shares - 0.25) < 0.05), shares
+    plain = data.PipelineConfig(class_names=CLASSES, batch_size=32, balance="none", seed=3)
+    counts = collections.Counter()
+    for _, y in data.train_dataset(info, info.units, plain).take(25):
+        counts.update(y.numpy().tolist())
+    assert counts[0] / sum(counts.values()) < 0.2  # neutral stays the small class without resampling
+
+
+def test_training_stream_is_seeded(tiny_records):
+    info = data.load_records(tiny_records)
+
+    def labels(seed):
+        cfg = data.PipelineConfig(class_names=CLASSES, batch_size=8, seed=seed)
+        return [y.numpy().tolist() for _, y in data.train_dataset(info, info.units, cfg).take(4)]
+
+    assert labels(1) == labels(1)
+    assert labels(1) != labels(2)
+
+
+def test_augmentation_is_seeded_and_keeps_shape():
+    img = tf.constant(np.tile(np.linspace(0, 255, 72, dtype=np.uint8), (48, 1))[..., None])
+    a = data.augment_spectrogram(img, [1, 2], probability=1.0)
+    b = data.augment_spectrogram(img, [1, 2], probability=1.0)
+    c = data.augment_spectrogram(img, [1, 3], probability=1.0)
+    assert a.shape == img.shape and a.dtype == tf.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a.numpy(), c.numpy())
+    assert not np.array_equal(a.numpy(), img.numpy())
+    crop_only = data.augment_spectrogram(img, [0, 0], ops=("crop",), probability=1.0)
+    # a horizontal ramp is unchanged by a vertical crop + resize
+    np.testing.assert_allclose(crop_only.numpy().astype(int), img.numpy().astype(int), atol=1)
+    same = data.augment_spectrogram(img, [0, 0], probability=0.0)
+    np.testing.assert_array_equal(same, img)
+
+
+def test_pair_sampler_follows_the_paper():
+    labels = tf.constant([0, 0, 1, 1, 2, 2, 0, 1], tf.int32)
+    keys = tf.constant([f"u{i}#0" for i in range(8)])
+    partner, y, w = data.sample_pairs(labels, keys, [0, 1], hard=0.75, super_hard=0.25)
+    partner, y, w = partner.numpy(), y.numpy(), w.numpy()
+    lab = labels.numpy()
+    assert (partner[:, 0] == np.arange(8)).all() and (y[:, 0] == 1).all()  # positives: the same clip
+    hard_rows = np.flatnonzero(w[:, 1] > 0)
+    assert list(hard_rows) == list(range(6))  # 75 % of the batch
+    assert all(lab[partner[i, 1]] != lab[i] for i in hard_rows)  # hard: another emotion
+    super_rows = np.flatnonzero(w[:, 2] > 0)
+    assert list(super_rows) == [0, 1]  # 25 %
+    assert all(lab[partner[i, 2]] == lab[i] and partner[i, 2] != i for i in super_rows)  # same emotion, other clip
+    assert (y[:, 1:] == 0).all()
+    # weights make the mean-reduced loss the mean of the three group means
+    np.testing.assert_allclose(w.sum(axis=0), [8, 8, 8])
+
+
+def test_pair_sampler_without_valid_partners_gives_zero_weight():
+    labels = tf.constant([0, 0, 0], tf.int32)
+    keys = tf.constant(["a#0", "a#0", "b#0"])  # rows 0 and 1 are one clip
+    _, _, w = data.sample_pairs(labels, keys, [0, 0], hard=1.0, super_hard=1.0)
+    w = w.numpy()
+    assert (w[:, 1] == 0).all()  # no other emotion in the batch
+    assert w[0, 2] > 0 and w[2, 2] > 0
+
+
+def test_pretraining_batches(tiny_records):
+    info = data.load_records(tiny_records)
+    cfg = data.PipelineConfig(class_names=CLASSES, modality="av", batch_size=8)
+    x, y, w = next(iter(data.train_dataset(info, info.units, cfg, pairs={"hard": 0.75, "super_hard": 0.25},
+                                           drop_remainder=True)))
+    assert set(x) == {"audio", "video", "partner"}
+    assert x["video"].shape == (8, 10, 48, 48, 3) and x["partner"].shape == (8, 3) and y.shape == w.shape == (8, 3)
+
+
+def test_missing_or_unfinished_records_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        data.load_records(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"complete": false}')
+    with pytest.raises(ValueError, match="did not finish"):
+        data.load_records(tmp_path)

@@ -1,0 +1,62 @@
+import pytest
+
+from emotf import splits
+
+
+def ravdess_like(n=24):
+    return {f"Actor_{i:02d}": {"session": f"Actor_{i:02d}", "gender": "M" if i % 2 else "F"} for i in range(1, n + 1)}
+
+
+def iemocap_like(sessions=5):
+    return {f"Ses{s:02d}{g}": {"session": f"Session{s}", "gender": g} for s in range(1, sessions + 1) for g in "FM"}
+
+
+def _check(split, speakers):
+    train, val, test = set(split.train), set(split.val), set(split.test)
+    assert train and val and test
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert train | val | test == set(speakers)
+
+
+@pytest.mark.parametrize("scheme", ["speaker-folds", "actor-folds", "lospo", "auto"])
+def test_no_speaker_in_two_parts_ravdess(scheme):
+    spk = ravdess_like()
+    n = splits.num_folds(spk, scheme, folds=6)
+    tested = []
+    for k in range(n):
+        s = splits.make_split(spk, scheme, k, folds=6)
+        _check(s, spk)
+        tested += s.test
+    assert sorted(tested) == sorted(spk)  # every speaker is tested exactly once over the folds
+
+
+def test_auto_picks_speaker_folds_for_one_speaker_sessions_and_loso_for_iemocap():
+    assert splits.make_split(ravdess_like(), "auto", 0).scheme == "speaker-folds"
+    assert splits.make_split(iemocap_like(), "auto", 0).scheme == "loso"
+
+
+def test_speaker_folds_are_gender_balanced():
+    s = splits.make_split(ravdess_like(), "speaker-folds", 2, folds=6)
+    genders = [int(a[-2:]) % 2 for a in s.test]
+    assert len(s.test) == 4 and sum(genders) == 2
+
+
+@pytest.mark.parametrize("val", ["speaker", "session"])
+def test_loso_holds_out_one_session(val):
+    spk = iemocap_like()
+    for k in range(5):
+        s = splits.make_split(spk, "loso", k, val=val)
+        _check(s, spk)
+        assert {spk[x]["session"] for x in s.test} == {f"Session{k + 1}"}
+        held = {spk[x]["session"] for x in s.val}
+        assert len(held) == 1 and held != {f"Session{k + 1}"}
+        assert len(s.val) == (1 if val == "speaker" else 2)
+
+
+def test_bad_requests_are_named():
+    with pytest.raises(ValueError, match="fold must lie"):
+        splits.make_split(ravdess_like(), "speaker-folds", 6, folds=6)
+    with pytest.raises(ValueError, match="at least 3 folds"):
+        splits.make_split(ravdess_like(2), "speaker-folds", 0)
+    with pytest.raises(ValueError, match="split must be one of"):
+        splits.make_split(ravdess_like(), "random", 0)
