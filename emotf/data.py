@@ -210,9 +210,12 @@ def eval_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *
     Yields (x, y), or (x, y, {"utt_id", "clip", "label_name"}) with ``with_meta``.
     """
     units = list(units)
-    base = _cached(_parsed(info, units, cfg), info, sum(info.count(units, cfg.class_names).values()), cfg)
+    n = sum(info.count(units, cfg.class_names).values())
+    base = _cached(_parsed(info, units, cfg), info, n, cfg)
     ds = base.map(lambda ex: _to_inputs(ex, cfg), num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(cfg.batch_size)
+    # The filter hides the length from tf.data; the shard summaries know it (and Keras then knows
+    # where an epoch of validation ends).
+    ds = ds.batch(cfg.batch_size).apply(tf.data.experimental.assert_cardinality(math.ceil(n / cfg.batch_size)))
     if pairs is not None:
         ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed + 7919, i], pairs))
     elif not with_meta:

@@ -24,7 +24,9 @@ def predict_records(model, dataset) -> dict[str, np.ndarray]:
     """
     probs, labels, utts, clips = [], [], [], []
     for x, y, meta in dataset:
-        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
+        # A direct call, not predict_on_batch: under a tf.distribute strategy that one
+        # returns every replica's copy of the batch.
+        probs.append(np.asarray(model(x, training=False), dtype=np.float32))
         labels.append(y.numpy())
         utts += [u.decode() for u in meta["utt_id"].numpy()]
         clips.append(meta["clip"].numpy())

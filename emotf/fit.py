@@ -158,7 +158,7 @@ def _fit_phase(model, train_ds, val_ds, *, epochs: int, steps_per_epoch: int, wo
     if tensorboard is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(tensorboard), write_graph=False, profile_batch=0))
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-              callbacks=callbacks, verbose=verbose)
+              callbacks=callbacks, verbose=verbose, shuffle=False)
     return read_history(history_csv)
 
 

@@ -48,8 +48,8 @@ class UnweightedAccuracy(keras.metrics.Metric):
         return ops.divide_no_nan(ops.sum(recall * seen), ops.sum(seen))
 
     def reset_state(self):
-        self.support.assign(ops.zeros_like(self.support))
-        self.hits.assign(ops.zeros_like(self.hits))
+        self.support.assign(ops.zeros((self.num_classes,), dtype=self.dtype))
+        self.hits.assign(ops.zeros((self.num_classes,), dtype=self.dtype))
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}

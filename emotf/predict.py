@@ -62,7 +62,7 @@ def predict(run_dir: str | Path, audio_path: str | Path, video_path: str | Path 
     model = model or run.load_model()
     x, spans = features(run, audio_path, video_path, mode=mode, side=side)
     inputs = x if run.modality == "av" else x[run.modality]
-    probs = np.asarray(model.predict(inputs, verbose=0), dtype=np.float64)
+    probs = np.asarray(model(inputs, training=False), dtype=np.float64)
     mean = probs.mean(axis=0)
     names = run.class_names
     return {

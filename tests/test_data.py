@@ -46,7 +46,7 @@ def test_class_subset_filters_and_reindexes(tiny_records):
         ys += list(y.numpy())
         names += [n.decode() for n in m["label_name"].numpy()]
     assert set(names) == {"sad", "angry"}
-    assert all(("sad", "angry")[i] == n for i, n in zip(ys, names))
+    assert all(("sad", "angry")[i] == n for i, n in zip(ys, names, strict=True))
 
 
 def test_balanced_resampling_equalises_classes(tiny_records):

@@ -1,0 +1,186 @@
+"""End to end on the tiny synthetic records: fit, resume, evaluate, predict, export, mirrored."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from emotf import evaluate, export, fit, predict  # noqa: E402
+
+FAST = ["--batch-size", "16", "--lr", "1e-3", "--quiet"]
+SMALL_VIDEO = {"filters": [8, 8, 8, 8], "fc_units": 32}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fit(*args) -> int:
+    return fit.main([*args, *FAST])
+
+
+def _metrics(out) -> dict:
+    return json.loads((Path(out) / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def cnn_rnn_run(tiny_records, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "cnn_rnn"
+    assert _fit("--arch", "cnn_rnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "10") == 0
+    return out
+
+
+def test_cnn_rnn_learns_and_writes_every_output(cnn_rnn_run):
+    m = _metrics(cnn_rnn_run)
+    assert m["test"]["ua"] > 0.6 and m["test"]["wa"] > 0.6  # chance is 0.25 for these four classes
+    for name in ("model.keras", "config.json", "history.json", "history.csv", "metrics.json", "confusion_test.png",
+                 "confusion_val.png", "curves.png", "checkpoints/best.weights.h5", "checkpoints/last.weights.h5"):
+        assert (cnn_rnn_run / name).is_file(), name
+    assert list((cnn_rnn_run / "tensorboard" / "hparams").glob("events.out.tfevents.*"))
+    assert list((cnn_rnn_run / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    history = json.loads((cnn_rnn_run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(10))
+    assert {"loss", "wa", "ua", "val_loss", "val_wa", "val_ua", "train_samples_per_s"} <= set(history[0])
+    cfg = json.loads((cnn_rnn_run / "config.json").read_text())
+    assert cfg["config"]["weight_decay"] == 0.01 and cfg["runtime"]["jit_compile"] is True
+    assert cfg["runtime"]["policy"] == "float32"
+    split = cfg["split"]
+    assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    assert m["selected_epoch"] == 1 + max(range(10), key=lambda e: (history[e]["val_ua"], -e))
+    for part in ("test", "validation"):
+        assert set(m[part]) >= {"wa", "ua", "macro_f1", "per_class", "confusion_matrix", "utterance"}
+
+
+def test_finished_run_is_not_retrained_and_other_configs_are_refused(cnn_rnn_run, tiny_records, caplog):
+    before = (cnn_rnn_run / "model.keras").stat().st_mtime
+    assert _fit("--arch", "cnn_rnn", "--records", str(tiny_records), "--out", str(cnn_rnn_run),
+                "--epochs", "10") == 0
+    assert (cnn_rnn_run / "model.keras").stat().st_mtime == before
+    assert _fit("--arch", "cnn_rnn", "--records", str(tiny_records), "--out", str(cnn_rnn_run),
+                "--epochs", "11") == 2
+    assert "another configuration" in caplog.text
+
+
+def test_evaluate_recomputes_the_test_metrics(cnn_rnn_run, tiny_records):
+    rep = evaluate.evaluate(cnn_rnn_run, tiny_records)
+    assert rep["speakers"] == _metrics(cnn_rnn_run)["split"]["test"]
+    assert rep["ua"] == pytest.approx(_metrics(cnn_rnn_run)["test"]["ua"])
+    assert (cnn_rnn_run / "eval" / "ravdess-ds1-test.json").is_file()
+
+
+def test_evaluate_on_other_records_restricts_to_shared_classes(cnn_rnn_run, synth_ravdess, tmp_path):
+    from emotf import preprocess
+
+    root, _ = synth_ravdess  # neutral, happy, angry only
+    assert preprocess.main(["--corpus", "ravdess", "--data", str(root), "--out", str(tmp_path), "--variant", "ds1",
+                            "--spec-size", "48x72", "--video", "off", "--no-progress"]) == 0
+    other = tmp_path / "ravdess" / "ds1"
+    rep = evaluate.evaluate(cnn_rnn_run, other)
+    assert rep["predicted_classes"] == ["neutral", "happy", "angry"]
+    assert rep["absent_classes"] == ["sad"]
+    assert evaluate.main([str(cnn_rnn_run), "--records", str(other), "--speakers", "test"]) == 2
+
+
+def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records, capsys, caplog):
+    corpus = tiny_records.parents[2] / "corpus"
+    wav = sorted(corpus.glob("Actor_01/03-01-05-*.wav"))[0]  # angry
+    r = predict.predict(cnn_rnn_run, wav)
+    assert set(r["probabilities"]) == {"neutral", "happy", "sad", "angry"}
+    assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert len(r["clips"]) == 1  # the model was trained on whole utterances (DS1)
+    clips = predict.predict(cnn_rnn_run, wav, mode="clips")
+    assert len(clips["clips"]) >= 1 and clips["clips"][0]["end_s"] <= 3.0 + 1e-6
+    assert predict.main([str(cnn_rnn_run), str(wav)]) == 0
+    assert str(wav) in capsys.readouterr().out
+    bad = corpus / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt ")
+    assert predict.main([str(cnn_rnn_run), str(bad)]) == 2
+    assert "bad.wav" in caplog.text
+
+
+def test_export_saved_model_and_tflite_agree_with_keras(cnn_rnn_run):
+    saved = export.export(cnn_rnn_run, "saved_model")
+    assert saved["max_abs_diff"] < 1e-5
+    lite = export.export(cnn_rnn_run, "tflite")
+    assert Path(lite["path"]).is_file() and lite["max_abs_diff"] < 1e-4
+
+
+def test_video_branch_alone_learns_from_faces(tiny_records, tmp_path):
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps(SMALL_VIDEO))
+    out = tmp_path / "video"
+    assert _fit("--arch", "video_3dcnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "8",
+                "--hparams", str(hp)) == 0
+    m = _metrics(out)
+    assert m["test"]["ua"] > 0.5  # chance 0.25: the frames reach the model
+    assert json.loads((out / "config.json").read_text())["config"]["model"] == SMALL_VIDEO
+
+
+def test_av_with_contrastive_pretraining_trains_end_to_end(tiny_records, tmp_path):
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({f"video_{k}": v for k, v in SMALL_VIDEO.items()}))
+    out = tmp_path / "av"
+    assert _fit("--arch", "av", "--records", str(tiny_records), "--out", str(out), "--epochs", "3",
+                "--pretrain-epochs", "2", "--hparams", str(hp)) == 0
+    done = json.loads((out / "pretrain" / "done.json").read_text())
+    assert done["epochs"] == 2 and all(np.isfinite(h["loss"]) for h in done["history"])
+    assert (out / "pretrain" / "video_encoder.weights.h5").is_file()
+    m = _metrics(out)
+    assert 0.0 <= m["test"]["ua"] <= 1.0 and m["epochs_run"] == 3
+
+
+def _spawn(args, log):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "emotf.fit", *args], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def test_killed_run_resumes_where_it_stopped(tiny_records, tmp_path):
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"filters": [4, 4, 4], "fc_units": 8}))
+    out = tmp_path / "run"
+    args = ["--arch", "cnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "6", "--hparams",
+            str(hp), "--batch-size", "8"]
+    with open(tmp_path / "first.log", "w") as log:
+        proc = _spawn(args, log)
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if len(fit.read_history(out / "history.csv")) >= 2:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done_before = len(fit.read_history(out / "history.csv"))
+    assert 2 <= done_before < 6 and not (out / "metrics.json").exists()
+    with open(tmp_path / "second.log", "w") as log:
+        assert _spawn(args, log).wait(timeout=300) == 0
+    second = (tmp_path / "second.log").read_text()
+    assert "Epoch 1/6" not in second and "Epoch 6/6" in second
+    assert [h["epoch"] for h in fit.read_history(out / "history.csv")] == list(range(6))
+    assert (out / "metrics.json").is_file() and not (out / "backup").exists()
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tiny_records, tmp_path):
+    out = tmp_path / "mirrored"
+    args = ["--arch", "cnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "2", "--strategy",
+            "mirrored", "--logical-cpus", "2", "--batch-size", "8", "--max-steps-per-epoch", "3"]
+    with open(tmp_path / "log", "w") as log:
+        rc = _spawn(args, log).wait(timeout=300)
+    assert rc == 0, (tmp_path / "log").read_text()[-3000:]
+    rt = json.loads((out / "config.json").read_text())["runtime"]
+    assert rt["strategy"] == "MirroredStrategy" and rt["replicas"] == 2 and rt["jit_compile"] is False
+    assert (out / "metrics.json").is_file()
+
+
+def test_hparams_values_fill_config_fields_and_flags_win(tmp_path):
+    hp = tmp_path / "best_hparams.json"
+    hp.write_text(json.dumps({"hparams": {"lr": 3e-4, "weight_decay": 0.02, "dropout": 0.3, "rnn_units": 64}}))
+    argv = ["--arch", "cnn_rnn", "--records", "x", "--hparams", str(hp), "--weight-decay", "0.05"]
+    cfg = fit.config_from_args(fit.build_parser().parse_args(argv), argv)
+    assert cfg.lr == 3e-4 and cfg.weight_decay == 0.05
+    assert cfg.model == {"dropout": 0.3, "rnn_units": 64}
