@@ -106,6 +106,22 @@ def load_records(path: str | Path) -> RecordsInfo:
                        shards=tuple(shards), preprocess=m.get("config", {}))
 
 
+def select_classes(info: RecordsInfo, classes: str) -> tuple[str, ...]:
+    """The classifier's classes: every class present in the records ("all"), or one of the paper's sets."""
+    from emotf.corpora import CLASS_SETS
+
+    if classes == "all":
+        return info.present_classes
+    if classes not in CLASS_SETS:
+        raise ValueError(f"classes must be all, 4 or 3. Received: {classes!r}")
+    wanted = CLASS_SETS[classes]
+    missing = [c for c in wanted if c not in info.present_classes]
+    if missing:
+        raise ValueError(f"{info.root}: --classes {classes} needs {list(wanted)} but the records hold no "
+                         f"{missing} (they hold {list(info.present_classes)})")
+    return wanted
+
+
 def speaker_table(info: RecordsInfo) -> dict[str, dict[str, str]]:
     """{speaker: {"session", "gender"}} from the first record of each speaker's first shard."""
     out: dict[str, dict[str, str]] = {}

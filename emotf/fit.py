@@ -33,25 +33,7 @@ from emotf.config import TRAIN_ARCHS, TrainConfig
 
 log = logging.getLogger("emotf")
 
-# Fields whose change does not change what a run computes (a resumed run may differ in these).
-_IGNORED_ON_RESUME = ("out",)
-
-
 # --------------------------------------------------------------------------- configuration
-
-def select_classes(available: tuple[str, ...], classes: str, records_root: str = "") -> tuple[str, ...]:
-    """The classifier's classes: all classes present in the records, or one of the paper's sets."""
-    from emotf.corpora import CLASS_SETS
-
-    if classes == "all":
-        return tuple(available)
-    wanted = CLASS_SETS[classes]
-    missing = [c for c in wanted if c not in available]
-    if missing:
-        raise ValueError(f"{records_root}: --classes {classes} needs {list(wanted)} but the records hold no "
-                         f"{missing} (they hold {list(available)})")
-    return wanted
-
 
 def default_out(cfg: TrainConfig, corpus: str, variant: str) -> str:
     return os.path.join("runs", f"{cfg.arch}-{corpus}-{variant}-c{cfg.classes}-{cfg.split}-f{cfg.fold}")
@@ -170,11 +152,11 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     Raises:
         ValueError: bad records, an impossible split, or ``out`` holding a run of another configuration.
     """
-    from emotf import data, splits
+    from emotf import data, experiment
 
     info = data.load_records(cfg.records)
     out = Path(cfg.out or default_out(cfg, info.corpus, info.variant))
-    resolved = _prepare_out(out, cfg, overwrite)
+    experiment.claim_output(out, cfg.to_dict(), overwrite)
     if (out / "metrics.json").is_file():
         log.info("%s is a finished run; its metrics.json stands (--overwrite retrains)", out)
         return json.loads((out / "metrics.json").read_text())
@@ -186,28 +168,12 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
                            logical_cpus=cfg.logical_cpus)
     keras.utils.set_random_seed(cfg.seed)
-    modality = "av" if cfg.arch == "av" else ("video" if cfg.arch == "video_3dcnn" else "audio")
-    class_names = select_classes(info.present_classes, cfg.classes, cfg.records)
-    speakers = data.speaker_table(info)
-    split = splits.make_split(speakers, cfg.split, cfg.fold, folds=cfg.folds, val=cfg.val)
-    log.info("%s", split.describe())
-    pcfg = data.PipelineConfig(class_names=class_names, modality=modality, batch_size=cfg.batch_size,
-                               colormap=cfg.colormap, cache=cfg.cache, balance=cfg.balance, augment=cfg.augment,
-                               seed=cfg.seed)
-    shapes = data.input_shapes(info, modality)
-    counts = {part: info.count(getattr(split, part), class_names) for part in ("train", "val", "test")}
-    resolved.update(
-        config=cfg.to_dict(), num_epochs=cfg.num_epochs, class_names=list(class_names), split=split.to_dict(),
-        counts=counts, input_shape=shapes, runtime=rt.describe(),
-        records={"root": str(info.root), "corpus": info.corpus, "variant": info.variant,
-                 "spec_shape": list(info.spec_shape), "video_shape": info.video_shape,
-                 "preprocess": info.preprocess},
-        versions=_versions())
+    ex = experiment.prepare(cfg, info)
+    split, pcfg, shapes, class_names, counts = ex.split, ex.pipeline, ex.shapes, ex.class_names, ex.counts
+    resolved = {"out": str(out), "config": cfg.to_dict(), "num_epochs": cfg.num_epochs, **ex.describe(),
+                "runtime": rt.describe(), "versions": experiment.versions()}
     (out / "config.json").write_text(json.dumps(resolved, indent=2, default=list))
-
-    steps = data.steps(info, split.train, pcfg)
-    if cfg.max_steps_per_epoch:
-        steps = min(steps, cfg.max_steps_per_epoch)
+    steps = ex.steps_per_epoch(cfg.max_steps_per_epoch)
     done_marker = out / "train_done.json"
     with rt.strategy.scope():
         model, encoders = _build(cfg, shapes, len(class_names))
@@ -234,23 +200,6 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     return result
 
 
-def _prepare_out(out: Path, cfg: TrainConfig, overwrite: bool) -> dict[str, Any]:
-    old = out / "config.json"
-    if old.is_file():
-        prev = json.loads(old.read_text()).get("config", {})
-        mine = cfg.to_dict()
-        diff = sorted(k for k in set(prev) | set(mine) if k not in _IGNORED_ON_RESUME and prev.get(k) != mine.get(k))
-        if diff and not overwrite:
-            raise ValueError(f"{out} holds a run of another configuration (differs in {diff}); "
-                             f"choose another --out or pass --overwrite to replace it")
-        if diff or overwrite:
-            shutil.rmtree(out)
-        else:
-            log.info("resuming the run in %s", out)
-    out.mkdir(parents=True, exist_ok=True)
-    return {"out": str(out)}
-
-
 def _build(cfg: TrainConfig, shapes, num_classes: int):
     from emotf import models
 
@@ -265,26 +214,17 @@ def _build(cfg: TrainConfig, shapes, num_classes: int):
     return models.get_builder(cfg.arch)(shapes, num_classes, **kwargs), None
 
 
-def _optimizer(cfg: TrainConfig):
-    import keras
-
-    return keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
-
-
 def _compile(model, cfg: TrainConfig, num_classes: int, rt) -> None:
-    import keras
+    from emotf.training import compile_classifier
 
-    from emotf.metrics import UnweightedAccuracy
-
-    model.compile(optimizer=_optimizer(cfg), loss=keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="wa"), UnweightedAccuracy(num_classes)],
-                  jit_compile=rt.jit_compile)
+    compile_classifier(model, num_classes=num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                       jit_compile=rt.jit_compile)
 
 
 def _pretrain(cfg, info, split, pcfg, shapes, encoders, out: Path, rt, verbose: int) -> None:
     """Contrastive pre-training of the two encoders (the siamese graph); resumable, done once."""
     from emotf import data, models
-    from emotf.losses import ContrastiveLoss
+    from emotf.training import compile_siamese
 
     work = out / "pretrain"
     done = work / "done.json"
@@ -296,11 +236,10 @@ def _pretrain(cfg, info, split, pcfg, shapes, encoders, out: Path, rt, verbose: 
         return
     work.mkdir(parents=True, exist_ok=True)
     siamese = models.build_siamese(shapes, encoders=encoders)
-    siamese.compile(optimizer=_optimizer(cfg), loss=ContrastiveLoss(cfg.margin), jit_compile=rt.jit_compile)
+    compile_siamese(siamese, margin=cfg.margin, lr=cfg.lr, weight_decay=cfg.weight_decay, jit_compile=rt.jit_compile)
     pairs = {"hard": cfg.hard_fraction, "super_hard": cfg.super_hard_fraction}
     steps = data.steps(info, split.train, pcfg, drop_remainder=True)
-    if cfg.max_steps_per_epoch:
-        steps = min(steps, cfg.max_steps_per_epoch)
+    steps = min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
     log.info("contrastive pre-training: %d epochs of %d steps, margin %.2f", cfg.pretrain_epochs, steps, cfg.margin)
     history = _fit_phase(
         siamese, data.train_dataset(info, split.train, pcfg, pairs=pairs, drop_remainder=True),
@@ -366,16 +305,6 @@ def _hparams_summary(cfg: TrainConfig, result: dict, logdir: Path) -> None:
         for k, v in scalars.items():
             if not math.isnan(v):
                 tf.summary.scalar(k, v, step=0)
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    from emotf import __version__
-
-    return {"emotf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "backend": keras.backend.backend()}
 
 
 # --------------------------------------------------------------------------- CLI

@@ -24,6 +24,17 @@ def _fit(*args) -> int:
     return fit.main([*args, *FAST])
 
 
+def _event_tags(logdir) -> set[str]:
+    import tensorflow as tf
+
+    tags = set()
+    for path in Path(logdir).glob("events.out.tfevents.*"):
+        for raw in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(raw.numpy())
+            tags |= {v.tag for v in event.summary.value}
+    return tags
+
+
 def _metrics(out) -> dict:
     return json.loads((Path(out) / "metrics.json").read_text())
 
@@ -41,7 +52,8 @@ def test_cnn_rnn_learns_and_writes_every_output(cnn_rnn_run):
     for name in ("model.keras", "config.json", "history.json", "history.csv", "metrics.json", "confusion_test.png",
                  "confusion_val.png", "curves.png", "checkpoints/best.weights.h5", "checkpoints/last.weights.h5"):
         assert (cnn_rnn_run / name).is_file(), name
-    assert list((cnn_rnn_run / "tensorboard" / "hparams").glob("events.out.tfevents.*"))
+    tags = _event_tags(cnn_rnn_run / "tensorboard" / "hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info", "test/ua", "validation/ua"} <= tags
     assert list((cnn_rnn_run / "tensorboard" / "train").glob("events.out.tfevents.*"))
     history = json.loads((cnn_rnn_run / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(10))
