@@ -74,7 +74,8 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     role = _distributed_role()
     config = {**cfg.to_dict(), **{f"search.{k}": v for k, v in dataclasses.asdict(scfg).items()}}
     if role != "worker":  # workers share the chief's folder and never delete it
-        experiment.claim_output(out, config, overwrite)
+        # More trials extend a search; any other change is another search.
+        experiment.claim_output(out, config, overwrite, ignore=("out", "search.max_trials"))
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
                            logical_cpus=cfg.logical_cpus)
     keras.utils.set_random_seed(cfg.seed)
@@ -84,8 +85,10 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
             {"out": str(out), "config": config, **ex.describe(), "runtime": rt.describe(),
              "versions": experiment.versions()}, indent=2, default=list))
     extra = {"audio_arch": cfg.audio_arch} if cfg.arch == "av" else {}
-    hypermodel = hypermodels.get_hypermodel(cfg.arch, ex.shapes, len(ex.class_names), jit_compile=rt.jit_compile,
-                                            **extra)
+    # XLA's compiled executables outlive clear_session: with XLA each trial kept about 40 MB more
+    # (tests/test_tuning.py measures it), so a search compiles with XLA only when asked (--jit-compile on).
+    jit = cfg.jit_compile == "on"
+    hypermodel = hypermodels.get_hypermodel(cfg.arch, ex.shapes, len(ex.class_names), jit_compile=jit, **extra)
     tuner = search.make_tuner(scfg.tuner, hypermodel, out, max_trials=scfg.max_trials, max_epochs=scfg.max_epochs,
                               factor=scfg.factor, executions_per_trial=scfg.executions_per_trial,
                               overwrite=False, seed=cfg.seed,

@@ -76,6 +76,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
     """
 
     archs: tuple[str, ...] = ()
+    last_params: int | None = None  # parameters of the model ``build`` made last
 
     def __init__(self, arch: str, input_shape, num_classes: int, *, jit_compile: bool = True, **kwargs):
         if arch not in self.archs:
@@ -96,6 +97,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         keras.backend.clear_session()  # a trial's graph must not outlive it (keras-tuner #395, #873)
         train, kwargs = self.resolve(hp)
         model = models.get_builder(self.arch)(self.input_shape, self.num_classes, **kwargs)
+        self.last_params = model.count_params()
         return training.compile_classifier(model, num_classes=self.num_classes, lr=train["lr"],
                                            weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
 
@@ -153,6 +155,7 @@ class AVHyperModel(EmotionHyperModel):
         video_kw = {k[6:]: v for k, v in kwargs.items() if k.startswith("video_")}
         model = models.build_av(self.input_shape, self.num_classes, audio_arch=self.audio_arch,
                                 audio_kwargs=audio_kw, video_kwargs=video_kw, fusion_units=kwargs["fusion_units"])
+        self.last_params = model.count_params()
         return training.compile_classifier(model, num_classes=self.num_classes, lr=train["lr"],
                                            weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
 

@@ -9,6 +9,7 @@ interrupted trial restarts).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -27,7 +28,8 @@ TUNERS = ("hyperband", "bayesian", "random")
 
 
 class _TrialBookkeeping:
-    """Mixin for the tuners: wall time and parameter count of every trial, in ``trial_*/emotf.json``."""
+    """Mixin for the tuners: wall time, parameter count and the process's resident memory after
+    every trial, in ``trial_*/emotf.json``."""
 
     def on_trial_begin(self, trial):
         self._emotf_t0 = time.perf_counter()
@@ -35,14 +37,13 @@ class _TrialBookkeeping:
 
     def on_trial_end(self, trial):
         seconds = time.perf_counter() - getattr(self, "_emotf_t0", time.perf_counter())
-        try:
-            params = int(self.hypermodel.build(trial.hyperparameters).count_params())
-        except Exception:  # a trial whose model cannot be built has failed already; record what we can
-            params = None
+        params = getattr(self.hypermodel, "last_params", None)
         keras.backend.clear_session()
+        gc.collect()
         path = Path(self.get_trial_dir(trial.trial_id)) / "emotf.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"seconds": seconds, "params": params}))
+        path.write_text(json.dumps({"seconds": seconds, "params": params, "rss_mb": _rss_mb(),
+                                    "tuner_id": getattr(self, "tuner_id", None)}))
         super().on_trial_end(trial)
 
 
@@ -51,6 +52,15 @@ _CLASSES = {
     "bayesian": type("BayesianOptimization", (_TrialBookkeeping, keras_tuner.BayesianOptimization), {}),
     "random": type("RandomSearch", (_TrialBookkeeping, keras_tuner.RandomSearch), {}),
 }
+
+
+def _rss_mb() -> float | None:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except Exception:  # psutil unavailable: memory is simply not reported
+        return None
 
 
 def make_tuner(kind: str, hypermodel: EmotionHyperModel, directory: str | Path, *, max_trials: int = 10,

@@ -1,0 +1,180 @@
+"""Search spaces (defaults = the paper), tiny searches of each tuner, resume, memory, distributed mode."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+keras_tuner = pytest.importorskip("keras_tuner")
+
+from tuning import hypermodels  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_OPT = {"lr": 1e-4, "weight_decay": 0.01}
+
+
+@pytest.mark.parametrize("arch, values", [
+    ("cnn", {"width": 1.0, "fc_units": 64, "dropout": 0.2, **PAPER_OPT}),
+    ("cnn_rnn", {"width": 1.0, "rnn_units": 128, "rnn_dropout": 0.1, "fc_units": 64, "dropout": 0.2, **PAPER_OPT}),
+    ("crnn", {"width": 1.0, "rnn_units": 128, "rnn_dropout": 0.1, "fc_units": 64, "dropout": 0.2, **PAPER_OPT}),
+    ("cnn_lstm", {"width": 1.0, "rnn_units": 128, "rnn_dropout": 0.3, "fc_units": 64, "dropout": 0.5, **PAPER_OPT}),
+    ("video_3dcnn", {"width": 1.0, "fc_units": 256, "dropout": 0.2, **PAPER_OPT}),
+    ("av", {"margin": 1.0, "audio_width": 1.0, "audio_rnn_units": 128, "audio_rnn_dropout": 0.1, "embed_dim": 64,
+            "video_width": 1.0, "video_fc_units": 256, "video_dropout": 0.2, "fusion_units": 64, **PAPER_OPT}),
+])
+def test_default_hp_values_are_the_papers(arch, values):
+    shapes = {"audio": (200, 300, 3), "video": (20, 60, 100, 3)}
+    shape = shapes if arch == "av" else (shapes["video"] if arch == "video_3dcnn" else shapes["audio"])
+    hm = hypermodels.get_hypermodel(arch, shape, 4)
+    hp = keras_tuner.HyperParameters()
+    hm.resolve(hp)
+    assert hp.values == pytest.approx(values)
+
+
+@pytest.mark.parametrize("arch, params", [("cnn", 1_967_756), ("cnn_rnn", 7_798_924), ("av", 13_620_748)])
+def test_default_configuration_builds_the_paper_model(arch, params):
+    shape = {"audio": (200, 300, 3), "video": (20, 60, 100, 3)} if arch == "av" else (200, 300, 3)
+    model = hypermodels.get_hypermodel(arch, shape, 4, jit_compile=False).build(keras_tuner.HyperParameters())
+    assert model.count_params() == params
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
+
+
+def test_hypermodel_checks_fixed_facts():
+    with pytest.raises(ValueError, match="covers"):
+        hypermodels.AudioHyperModel("av", (48, 72, 3), 4)
+    with pytest.raises(ValueError, match="num_classes"):
+        hypermodels.get_hypermodel("cnn", (48, 72, 3), 1)
+    with pytest.raises(ValueError, match="no search space"):
+        hypermodels.get_hypermodel("resnet", (48, 72, 3), 4)
+
+
+def _tune(records, out, *extra):
+    from emotf import tune
+
+    return tune.main(["--arch", "cnn", "--records", str(records), "--out", str(out), "--batch-size", "16",
+                      "--max-steps-per-epoch", "2", "--quiet", *extra])
+
+
+@pytest.mark.parametrize("tuner, extra, trials", [
+    ("random", ["--max-trials", "2", "--max-epochs", "2"], 2),
+    ("bayesian", ["--max-trials", "3", "--max-epochs", "1"], 3),
+    ("hyperband", ["--max-epochs", "2", "--factor", "2"], None),
+])
+def test_tiny_search_writes_ranked_results_and_best_hparams(tiny_records, tmp_path, tuner, extra, trials, capsys):
+    out = tmp_path / tuner
+    assert _tune(tiny_records, out, "--tuner", tuner, *extra) == 0
+    rows = (out / "results.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("rank,trial,")
+    if trials:
+        assert len(rows) - 1 == trials
+    uas = [float(r.split(",")[-5]) for r in rows[1:]]
+    assert uas == sorted(uas, reverse=True)
+    best = json.loads((out / "best_hparams.json").read_text())
+    assert best["arch"] == "cnn" and set(best["hparams"]) >= {"lr", "weight_decay", "filters", "dropout"}
+    assert "| rank |" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["split"]["test"] and cfg["counts"]["test"]  # the test fold is named, never read by the search
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_best_hparams_retrain_with_fit_and_test_once(tiny_records, tmp_path):
+    from emotf import fit
+
+    out = tmp_path / "search"
+    assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "2", "--max-epochs", "1") == 0
+    best = json.loads((out / "best_hparams.json").read_text())
+    run = tmp_path / "retrain"
+    assert fit.main(["--arch", "cnn", "--records", str(tiny_records), "--out", str(run), "--epochs", "1",
+                     "--hparams", str(out / "best_hparams.json"), "--batch-size", "16", "--quiet"]) == 0
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    assert cfg["lr"] == best["hparams"]["lr"] and cfg["model"]["filters"] == best["hparams"]["filters"]
+    row = (out / "results.csv").read_text().splitlines()[1].split(",")
+    assert json.loads((run / "metrics.json").read_text())["params"] == int(row[-2])
+
+
+class _SameSizeSpace(hypermodels.AudioHyperModel):
+    """Only the learning rate varies: every trial builds the same model, so memory growth would be a leak."""
+
+    def resolve(self, hp):
+        return ({"lr": hp.Float("lr", 1e-5, 1e-2, sampling="log"), "weight_decay": 0.01},
+                {"filters": [8, 8, 8], "fc_units": 16})
+
+
+def test_memory_stays_bounded_over_trials(tiny_records, tmp_path):
+    from emotf import data, experiment
+    from emotf.config import TrainConfig
+    from tuning import search
+
+    ex = experiment.prepare(TrainConfig(arch="cnn", records=str(tiny_records), batch_size=16))
+    space = _SameSizeSpace("cnn", ex.shapes, len(ex.class_names), jit_compile=False)  # as emotf.tune compiles
+    tuner = search.make_tuner("random", space, tmp_path, max_trials=7, overwrite=True)
+    tuner.search(data.train_dataset(ex.info, ex.split.train, ex.pipeline), steps_per_epoch=2, epochs=1,
+                 validation_data=data.eval_dataset(ex.info, ex.split.val, ex.pipeline), verbose=0)
+    rss = [json.loads(p.read_text())["rss_mb"] for p in sorted((tmp_path / "search").glob("trial_*/emotf.json"))]
+    assert len(rss) == 7
+    # after two trials have warmed the caches, five more identical trials add no more than noise
+    assert rss[-1] - rss[2] < 60, rss
+
+
+def _spawn(args, env_extra, log):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **env_extra)
+    return subprocess.Popen([sys.executable, "-m", "emotf.tune", *args], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def _args(records, out, *extra):
+    return ["--arch", "cnn", "--records", str(records), "--out", str(out), "--batch-size", "16",
+            "--max-steps-per-epoch", "2", "--quiet", "--tuner", "random", "--max-epochs", "1", *extra]
+
+
+def test_interrupted_search_resumes_without_redoing_finished_trials(tiny_records, tmp_path):
+    out = tmp_path / "resume"
+    args = _args(tiny_records, out, "--max-trials", "3")
+    with open(tmp_path / "first.log", "w") as log:
+        proc = _spawn(args, {}, log)
+        deadline = time.time() + 240
+        first = out / "search" / "trial_0" / "trial.json"
+        while time.time() < deadline and proc.poll() is None:
+            if first.is_file() and json.loads(first.read_text()).get("status") == "COMPLETED":
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = first.read_text()
+    assert json.loads(done)["status"] == "COMPLETED" and not (out / "results.csv").exists()
+    with open(tmp_path / "second.log", "w") as log:
+        assert _spawn(args, {}, log).wait(timeout=400) == 0
+    assert first.read_text() == done  # the finished trial was kept, not redone
+    assert len((out / "results.csv").read_text().strip().splitlines()) == 1 + 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_search_chief_and_two_workers_on_loopback(tiny_records, tmp_path):
+    out = tmp_path / "dist"
+    args = _args(tiny_records, out, "--max-trials", "4")
+    base = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("chief", "tuner0", "tuner1")]
+    try:
+        chief = _spawn(args, {**base, "KERASTUNER_TUNER_ID": "chief"}, logs[0])
+        time.sleep(3)
+        workers = [_spawn(args, {**base, "KERASTUNER_TUNER_ID": f"tuner{i}"}, logs[i + 1]) for i in range(2)]
+        assert [w.wait(timeout=500) for w in workers] == [0, 0], (tmp_path / "tuner0.log").read_text()[-2000:]
+        assert chief.wait(timeout=120) == 0, (tmp_path / "chief.log").read_text()[-2000:]
+    finally:
+        for f in logs:
+            f.close()
+    rows = (out / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4
+    ran = {json.loads(p.read_text())["tuner_id"] for p in (out / "search").glob("trial_*/emotf.json")}
+    assert ran <= {"tuner0", "tuner1"} and len(ran) == 2  # both workers ran trials
