@@ -17,7 +17,7 @@ ARGS ?=
 ARCH ?= cnn_rnn
 RECORDS ?=
 
-.PHONY: help install test test-slow test-tfio lint format tfrecords fit bench bench-preprocess clean
+.PHONY: help install test test-slow test-tfio lint format tfrecords fit tune bench bench-preprocess clean
 
 help:
 	@echo "make install        create $(VENV) and install emotf with its dev tools"
@@ -27,6 +27,7 @@ help:
 	@echo "make lint           ruff"
 	@echo "make tfrecords      corpus -> records/<corpus>/<variant> (no CORPUS: the synthetic default)"
 	@echo "make fit           train ARCH on RECORDS (no RECORDS: the synthetic default) -> runs/..."
+	@echo "make tune          KerasTuner search of ARCH on RECORDS -> tuning/runs/..."
 	@echo "make bench          speed benchmarks (bench/*.py)"
 
 install: $(VENV)/.installed
@@ -64,6 +65,9 @@ tfrecords: install
 
 fit: install
 	$(BIN)/python -m emotf.fit --arch $(ARCH) $(if $(RECORDS),--records $(RECORDS)) $(ARGS)
+
+tune: install
+	$(BIN)/python -m emotf.tune --arch $(ARCH) $(if $(RECORDS),--records $(RECORDS)) $(ARGS)
 
 bench: bench-preprocess
 
