@@ -25,7 +25,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -69,33 +68,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
 
 # --------------------------------------------------------------------------- callbacks
 
-def _callbacks_module():
-    import keras
-
-    class Throughput(keras.callbacks.Callback):
-        """Training samples/s per epoch, from the end of the epoch's first step (excludes compilation)."""
-
-        def __init__(self, batch_size: int):
-            super().__init__()
-            self.batch_size = batch_size
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t_first, self.steps = None, 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.t_first is None:
-                self.t_first = time.perf_counter()
-            else:
-                self.steps += 1
-            self.t_last = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None and self.steps:
-                logs["train_samples_per_s"] = self.steps * self.batch_size / (self.t_last - self.t_first)
-
-    return Throughput
-
-
 def _best_so_far(csv_path: Path, key: str, mode: str) -> float | None:
     rows = read_history(csv_path)
     vals = [float(r[key]) for r in rows if key in r and r[key] not in ("", "nan")]
@@ -123,17 +95,19 @@ def _fit_phase(model, train_ds, val_ds, *, epochs: int, steps_per_epoch: int, wo
     """model.fit with resume (BackupAndRestore), best/last checkpoints and a CSV history that survives kills."""
     import keras
 
+    from emotf.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, Throughput
+
     ckpt = workdir / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     history_csv = workdir / "history.csv"
     callbacks = [
-        _callbacks_module()(batch_size),
-        keras.callbacks.ModelCheckpoint(str(ckpt / "best.weights.h5"), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=_best_so_far(history_csv, monitor, mode)),
-        keras.callbacks.ModelCheckpoint(str(ckpt / "last.weights.h5"), save_weights_only=True),
+        Throughput(batch_size),
+        AtomicModelCheckpoint(str(ckpt / "best.weights.h5"), monitor=monitor, mode=mode,
+                              save_best_only=True, save_weights_only=True,
+                              initial_value_threshold=_best_so_far(history_csv, monitor, mode)),
+        AtomicModelCheckpoint(str(ckpt / "last.weights.h5"), save_weights_only=True),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
-        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
+        AtomicBackupAndRestore(str(workdir / "backup")),
     ]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))

@@ -47,10 +47,10 @@ class _TrialBookkeeping:
     _emotf_trials_here = 0
 
     def pre_create_trial(self):
-        max_trials = getattr(self.oracle, "max_trials", None)
-        finished = bool(max_trials) and len(self.oracle.trials) >= max_trials  # no new process for nothing
-        if self.trials_per_process and self._emotf_trials_here >= self.trials_per_process and not finished:
-            raise ProcessRecycle(f"{self._emotf_trials_here} trials ran in this process")
+        if self.trials_per_process and self._emotf_trials_here >= self.trials_per_process:
+            max_trials = self.oracle.max_trials
+            if not (max_trials and len(self.oracle.trials) >= max_trials):  # no new process for nothing
+                raise ProcessRecycle(f"{self._emotf_trials_here} trials ran in this process")
         super().pre_create_trial()
 
     def on_trial_begin(self, trial):
