@@ -81,7 +81,16 @@ def test_tiny_search_writes_ranked_results_and_best_hparams(tiny_records, tmp_pa
     assert "| rank |" in capsys.readouterr().out
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["split"]["test"] and cfg["counts"]["test"]  # the test fold is named, never read by the search
-    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    assert _tensorboard_plugins(out / "tensorboard") >= {"hparams", "scalars"}  # the trials in the HParams view
+
+
+def _tensorboard_plugins(logdir):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return {("scalars" if v.HasField("simple_value") or v.metadata.plugin_data.plugin_name == "scalars"
+             else v.metadata.plugin_data.plugin_name)
+            for f in logdir.rglob("events.out.tfevents.*") for e in EventFileLoader(str(f)).Load()
+            for v in e.summary.value}
 
 
 def test_best_hparams_retrain_with_fit_and_test_once(tiny_records, tmp_path):
