@@ -283,6 +283,17 @@ def _hparams_summary(cfg: TrainConfig, result: dict, logdir: Path) -> None:
 
 # --------------------------------------------------------------------------- CLI
 
+def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    """The runtime flags that fit and tune share (TrainConfig fields)."""
+    d = TrainConfig()
+    p.add_argument("--max-steps-per-epoch", type=int, default=d.max_steps_per_epoch)
+    p.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "on", "off"])
+    p.add_argument("--jit-compile", default=d.jit_compile, choices=["auto", "on", "off"])
+    p.add_argument("--strategy", default=d.strategy, choices=["default", "mirrored", "multiworker"])
+    p.add_argument("--logical-cpus", type=int, default=d.logical_cpus)
+    p.add_argument("--seed", type=int, default=d.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m emotf.fit", description=__doc__.split("\n\n")[0],
@@ -313,12 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=d.cache, choices=["auto", "memory", "off"])
     p.add_argument("--patience", type=int, default=d.patience, help="early stopping on validation UA (0: off)")
     p.add_argument("--select", default=d.select, choices=["best", "last"])
-    p.add_argument("--max-steps-per-epoch", type=int, default=d.max_steps_per_epoch)
-    p.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "on", "off"])
-    p.add_argument("--jit-compile", default=d.jit_compile, choices=["auto", "on", "off"])
-    p.add_argument("--strategy", default=d.strategy, choices=["default", "mirrored", "multiworker"])
-    p.add_argument("--logical-cpus", type=int, default=d.logical_cpus)
-    p.add_argument("--seed", type=int, default=d.seed)
+    add_runtime_arguments(p)
     p.add_argument("--hparams", default="", help="JSON of hyperparameters (e.g. a tuner's best_hparams.json)")
     p.add_argument("--overwrite", action="store_true", help="replace a run of another configuration in --out")
     p.add_argument("--quiet", action="store_true")

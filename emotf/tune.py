@@ -156,6 +156,8 @@ def write_results(tuner, hypermodel, cfg: TrainConfig, out: Path) -> dict[str, A
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from emotf.fit import add_runtime_arguments
+
     d, s = TrainConfig(), SearchConfig()
     p = argparse.ArgumentParser(prog="python -m emotf.tune", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -182,12 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-arch", default=d.audio_arch, choices=["cnn", "cnn_rnn", "cnn_lstm", "crnn"])
     p.add_argument("--balance", default=d.balance, choices=["resample", "none"])
     p.add_argument("--cache", default=d.cache, choices=["auto", "memory", "off"])
-    p.add_argument("--max-steps-per-epoch", type=int, default=d.max_steps_per_epoch)
-    p.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "on", "off"])
-    p.add_argument("--jit-compile", default=d.jit_compile, choices=["auto", "on", "off"])
-    p.add_argument("--strategy", default=d.strategy, choices=["default", "mirrored", "multiworker"])
-    p.add_argument("--logical-cpus", type=int, default=d.logical_cpus)
-    p.add_argument("--seed", type=int, default=d.seed)
+    add_runtime_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="delete a search of another configuration in --out")
     p.add_argument("--quiet", action="store_true")
     return p
