@@ -17,7 +17,8 @@ ARGS ?=
 ARCH ?= cnn_rnn
 RECORDS ?=
 
-.PHONY: help install test test-slow test-tfio lint format tfrecords fit tune bench bench-preprocess clean
+.PHONY: help install test test-slow test-tfio lint format tfrecords fit tune results report bench bench-train \
+	bench-pipeline bench-latency bench-preprocess bench-records clean
 
 help:
 	@echo "make install        create $(VENV) and install emotf with its dev tools"
@@ -28,7 +29,9 @@ help:
 	@echo "make tfrecords      corpus -> records/<corpus>/<variant> (no CORPUS: the synthetic default)"
 	@echo "make fit           train ARCH on RECORDS (no RECORDS: the synthetic default) -> runs/..."
 	@echo "make tune          KerasTuner search of ARCH on RECORDS -> tuning/runs/..."
-	@echo "make bench          speed benchmarks (bench/*.py)"
+	@echo "make results        train (resumably) what is missing of the results grid (emotf/results.py)"
+	@echo "make report         refresh the tables and confusion figures of docs/results.md from runs/"
+	@echo "make bench          speed benchmarks: bench/{train,pipeline,latency,preprocess}.py -> bench/results/"
 
 install: $(VENV)/.installed
 
@@ -69,7 +72,28 @@ fit: install
 tune: install
 	$(BIN)/python -m emotf.tune --arch $(ARCH) $(if $(RECORDS),--records $(RECORDS)) $(ARGS)
 
-bench: bench-preprocess
+results: install
+	$(BIN)/python -m emotf.results run $(ARGS)
+
+report: install
+	$(BIN)/python -m emotf.results report --write docs/results.md
+
+# The train step first: bench/pipeline.py compares against bench/results/train.json.
+bench: bench-train bench-pipeline bench-latency bench-preprocess
+
+bench-train: install
+	$(BIN)/python bench/train.py
+
+bench-pipeline: install bench-records
+	$(BIN)/python bench/pipeline.py
+
+bench-latency: install bench-records
+	$(BIN)/python bench/latency.py
+
+# RAVDESS records for the pipeline and latency benchmarks, made once where ../shared/data is present.
+bench-records: install
+	@if [ ! -f records/ravdess/ds2/manifest.json ] && [ -d ../shared/data/ravdess_speech ]; then \
+		$(MAKE) tfrecords CORPUS=ravdess DATA=../shared/data/ravdess_speech VARIANT=ds2; fi
 
 bench-preprocess: install
 	$(BIN)/python bench/preprocess.py $(if $(DATA),--data $(DATA)) $(ARGS)

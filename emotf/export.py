@@ -99,22 +99,40 @@ def unrolled_copy(model):
     return copy
 
 
-def run_tflite(path: str | Path, arrays: list[np.ndarray]) -> np.ndarray:
-    """Run a .tflite model one sample at a time (its signature has batch 1 or a dynamic batch)."""
-    import tensorflow as tf
+class TFLiteRunner:
+    """A loaded .tflite model that classifies a batch one sample at a time (its signature has batch 1
+    or a dynamic batch); the interpreter is built once and re-allocated only when the input shape changes."""
 
-    interp = tf.lite.Interpreter(model_path=str(path))
-    details = sorted(interp.get_input_details(), key=lambda d: d["name"])
-    outs = []
-    for i in range(arrays[0].shape[0]):
-        for d, a in zip(details, sorted(arrays, key=lambda a: a.ndim) if len(arrays) > 1 else arrays, strict=True):
-            interp.resize_tensor_input(d["index"], (1, *a.shape[1:]))
-        interp.allocate_tensors()
-        for d, a in zip(details, sorted(arrays, key=lambda a: a.ndim) if len(arrays) > 1 else arrays, strict=True):
-            interp.set_tensor(d["index"], a[i:i + 1])
-        interp.invoke()
-        outs.append(interp.get_tensor(interp.get_output_details()[0]["index"]))
-    return np.concatenate(outs)
+    def __init__(self, path: str | Path):
+        import tensorflow as tf
+
+        self.interp = tf.lite.Interpreter(model_path=str(path))
+        self.inputs = sorted(self.interp.get_input_details(), key=lambda d: d["name"])
+        self.output = self.interp.get_output_details()[0]["index"]
+        self._shapes: list[tuple[int, ...]] = []
+
+    def __call__(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities (n, classes) of ``arrays`` (one array per model input, sharing n)."""
+        # Two inputs (audio, video) are told apart by rank, as the input names sort (audio < video).
+        arrays = sorted(arrays, key=lambda a: a.ndim) if len(arrays) > 1 else arrays
+        shapes = [(1, *a.shape[1:]) for a in arrays]
+        if shapes != self._shapes:
+            for d, shape in zip(self.inputs, shapes, strict=True):
+                self.interp.resize_tensor_input(d["index"], shape)
+            self.interp.allocate_tensors()
+            self._shapes = shapes
+        outs = []
+        for i in range(arrays[0].shape[0]):
+            for d, a in zip(self.inputs, arrays, strict=True):
+                self.interp.set_tensor(d["index"], a[i:i + 1])
+            self.interp.invoke()
+            outs.append(self.interp.get_tensor(self.output))
+        return np.concatenate(outs)
+
+
+def run_tflite(path: str | Path, arrays: list[np.ndarray]) -> np.ndarray:
+    """Run a .tflite model on a batch, one sample at a time."""
+    return TFLiteRunner(path)(arrays)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,114 @@
+"""The results grid: plan order, run-folder naming, aggregation over folds, the generated markdown blocks."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotf import results
+from emotf.results import Cell
+
+
+def _fake_run(root: Path, cell: Cell, fold: int, ua: float, *, wa: float = 0.5, cm=None, evals=None) -> Path:
+    """A finished run folder as emotf.fit leaves it (the files the report reads)."""
+    out = root / cell.out(fold)
+    out.mkdir(parents=True)
+    cm = cm if cm is not None else [[3, 1], [1, 3]]
+    names = ["happy", "sad"]
+    (out / "config.json").write_text(json.dumps({"config": {"arch": cell.arch, "fold": fold}}))
+    (out / "metrics.json").write_text(json.dumps({
+        "split": {"fold": fold}, "class_names": names, "counts": {}, "selected_epoch": 3, "params": 1234,
+        "test": {"n": 8, "wa": wa, "ua": ua, "macro_f1": ua - 0.1, "confusion_matrix": cm},
+        "validation": {"n": 8, "wa": 0.6, "ua": 0.7, "macro_f1": 0.6, "confusion_matrix": cm}}))
+    for stem, rep in (evals or {}).items():
+        (out / "eval").mkdir(exist_ok=True)
+        (out / "eval" / f"{stem}.json").write_text(json.dumps(rep))
+    return out
+
+
+def test_jobs_are_breadth_first_and_cross_evaluation_follows_its_fit():
+    plan = [Cell("grid", "cnn_rnn", folds=(0, 1, 2), cross=("records/emodb/ds2",)), Cell("grid", "crnn", folds=(0,))]
+    got = [(j.cell.arch, j.fold, j.kind) for j in results.jobs(plan)]
+    assert got == [("cnn_rnn", 0, "fit"), ("cnn_rnn", 0, "eval"), ("crnn", 0, "fit"),
+                   ("cnn_rnn", 1, "fit"), ("cnn_rnn", 1, "eval"), ("cnn_rnn", 2, "fit"), ("cnn_rnn", 2, "eval")]
+    assert [j.cell.arch for j in results.jobs(plan + [Cell("av", "av")], sections=["av"])] == ["av"] * 6
+
+
+def test_run_folders_and_commands_follow_one_naming_scheme():
+    assert Cell("grid", "cnn_rnn", "4").out(3) == "runs/ravdess-c4-f3/cnn_rnn"
+    assert Cell("grid", "crnn", "all").out(0) == "runs/ravdess-c8-f0/crnn"
+    assert Cell("variants", "cnn_rnn", "4", variant="ds4").out(1) == "runs/ravdess-ds4-c4-f1/cnn_rnn"
+    tuned = Cell("tuned", "cnn_rnn", args=("--hparams", "h.json"), tag="tuned")
+    assert tuned.out(2) == "runs/ravdess-c4-f2/cnn_rnn-tuned"
+    argv = tuned.fit_argv(2)
+    assert argv[:3] == ["python", "-m", "emotf.fit"] and argv[argv.index("--fold") + 1] == "2"
+    assert argv[argv.index("--hparams") + 1] == "h.json" and argv[-1] == tuned.out(2)
+    assert "--fold F" in tuned.command() and tuned.command().endswith("runs/ravdess-c4-fF/cnn_rnn-tuned")
+    # every fit command of the plan parses with emotf.fit's own parser
+    from emotf import fit
+
+    for job in results.jobs(results.PLAN):
+        if job.kind == "fit":
+            fit.build_parser().parse_args(job.argv()[3:])
+    outs = [c.out(0) for c in results.PLAN]
+    assert len(outs) == len(set(outs)), "two rows of the plan would share run folders"
+
+
+def test_run_skips_finished_folds_and_stops_after_max_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cell = Cell("grid", "cnn", folds=(0, 1, 2))
+    _fake_run(tmp_path, cell, 1, 0.5)
+    assert results.run([cell], dry_run=True) == 2
+    printed = capsys.readouterr().out
+    assert "--fold 0" in printed and "--fold 2" in printed and "--fold 1 " not in printed
+    assert results.run([cell], dry_run=True, max_jobs=1) == 1
+
+
+def test_mean_std_and_pooled_confusion():
+    assert results.mean_std([]) == "–"
+    assert results.mean_std([0.5]) == "0.500"
+    assert results.mean_std([0.5, 0.7]) == f"0.600 ± {np.std([0.5, 0.7], ddof=1):.3f}"
+
+
+def test_report_blocks_hold_the_runs_numbers(tmp_path):
+    emodb = "records/emodb/ds2"
+    cell = Cell("grid", "cnn_rnn", folds=(0, 1, 2), cross=(emodb,))
+    rep = {"wa": 0.4, "ua": 0.45, "macro_f1": 0.3, "n": 100, "predicted_classes": ["happy", "sad"]}
+    _fake_run(tmp_path, cell, 0, 0.6, evals={"emodb-ds2-all": rep})
+    _fake_run(tmp_path, cell, 2, 0.8, cm=[[4, 0], [2, 2]], evals={"emodb-ds2-all": {**rep, "ua": 0.55}})
+    tuned = Cell("tuned", "cnn_rnn", folds=(0, 1), args=("--hparams", "h.json"), tag="tuned")
+    _fake_run(tmp_path, tuned, 0, 0.9)
+    plan = [cell, tuned, Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto")]
+    blocks = results.tables(plan, tmp_path)
+    grid = blocks["grid"]
+    assert f"0.700 ± {np.std([0.6, 0.8], ddof=1):.3f}" in grid and "| 0,2 |" in grid and "0.60 0.80" in grid
+    assert "--fold F" in grid
+    assert "0.500 ± 0.071" in blocks["cross"] and "| 2 |" in blocks["cross"]
+    # tuned vs untuned compares the folds both have: fold 0 only
+    tuned_rows = [ln for ln in blocks["tuned"].splitlines() if ln.startswith("| paper") or ln.startswith("| tuned")]
+    assert "| 0 |" in tuned_rows[0] and "0.600" in tuned_rows[0] and "0.900" in tuned_rows[1]
+    assert "none yet" in blocks["av"]
+    figs = results.confusion_figures(plan, tmp_path, tmp_path / "figs")
+    assert [f.name for f in figs] == ["ravdess-ds2-c4-cnn_rnn.png", "ravdess-ds2-c4-cnn_rnn-tuned.png"]
+    np.testing.assert_array_equal(results.pooled_confusion(results.cell_results(cell, tmp_path)), [[7, 1], [3, 5]])
+
+
+def test_fill_replaces_only_named_blocks():
+    text = "intro\n<!-- results:grid -->\nold\n<!-- /results:grid -->\nmiddle\n<!-- results:av -->\nx\n" \
+           "<!-- /results:av -->\nend\n"
+    out = results.fill(text, {"grid": "NEW", "av": "AV"})
+    assert out == "intro\n<!-- results:grid -->\nNEW\n<!-- /results:grid -->\nmiddle\n<!-- results:av -->\nAV\n" \
+                  "<!-- /results:av -->\nend\n"
+    assert results.fill(out, {"grid": "NEW", "av": "AV"}) == out
+    with pytest.raises(KeyError):
+        results.fill("<!-- results:nope -->\n\n<!-- /results:nope -->", {})
+
+
+def test_summarize_cli(tmp_path, capsys):
+    cell = Cell("grid", "cnn", folds=(0, 1))
+    runs = [str(_fake_run(tmp_path, cell, f, ua)) for f, ua in ((0, 0.4), (1, 0.6))]
+    assert results.main(["summarize", *runs]) == 0
+    out = capsys.readouterr().out
+    assert "mean ± std (2)" in out and "0.500 ± 0.141" in out
+    assert results.main(["summarize", str(tmp_path / "nothing")]) == 2
