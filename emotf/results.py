@@ -102,7 +102,7 @@ def _grid() -> tuple[Cell, ...]:
         Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0),
         Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0,
              args=("--pretrain-epochs", "0"), tag="no-pretrain"),
-        Cell("av", "cnn_rnn", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0),
+        Cell("av", "cnn_rnn", "all", "synth_iemocap", folds=(0,), split="auto", epochs=15),
         Cell("av", "video_3dcnn", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0),
         # The paper's data variants for its model (ds2 is the grid's row).
         Cell("variants", "cnn_rnn", "4", variant="ds1", folds=(0, 1)),
@@ -240,7 +240,7 @@ def summary_rows(results: Sequence[RunResult]) -> dict[str, str]:
         "macro-F1": mean_std([t["macro_f1"] for t in test]),
         "val UA": mean_std([r.metrics["validation"]["ua"] for r in results]),
         "UA per fold": " ".join(f"{t['ua']:.2f}" for t in test),
-        "epoch": " ".join(str(r.metrics["selected_epoch"]) for r in results),
+        "selected epoch": " ".join(str(r.metrics["selected_epoch"]) for r in results),
     }
 
 
@@ -343,7 +343,7 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
     }
 
 
-BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n).*?(\n<!-- /results:(?P=name) -->)", re.S)
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?:.*?\n)?(<!-- /results:(?P=name) -->)", re.S)
 
 
 def fill(text: str, blocks: dict[str, str]) -> str:
@@ -353,7 +353,7 @@ def fill(text: str, blocks: dict[str, str]) -> str:
         KeyError: a block names no table.
     """
     def repl(m: re.Match) -> str:
-        return m.group(1) + blocks[m.group("name")] + m.group(3)
+        return m.group(1) + blocks[m.group("name")].rstrip("\n") + "\n" + m.group(3)
 
     return BLOCK.sub(repl, text)
 

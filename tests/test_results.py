@@ -101,6 +101,8 @@ def test_fill_replaces_only_named_blocks():
     assert out == "intro\n<!-- results:grid -->\nNEW\n<!-- /results:grid -->\nmiddle\n<!-- results:av -->\nAV\n" \
                   "<!-- /results:av -->\nend\n"
     assert results.fill(out, {"grid": "NEW", "av": "AV"}) == out
+    empty = "<!-- results:grid -->\n<!-- /results:grid -->\n"
+    assert results.fill(empty, {"grid": "G"}) == "<!-- results:grid -->\nG\n<!-- /results:grid -->\n"
     with pytest.raises(KeyError):
         results.fill("<!-- results:nope -->\n\n<!-- /results:nope -->", {})
 
