@@ -114,3 +114,17 @@ def test_summarize_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mean ± std (2)" in out and "0.500 ± 0.141" in out
     assert results.main(["summarize", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_run_trains_a_missing_fold_with_emotf_fit_then_skips_it(tiny_records, tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "records" / "tiny").mkdir(parents=True)
+    (tmp_path / "records" / "tiny" / "ds1").symlink_to(tiny_records)
+    cell = Cell("grid", "cnn", "4", corpus="tiny", variant="ds1", folds=(0,), epochs=1,
+                args=("--batch-size", "16", "--max-steps-per-epoch", "2"))
+    assert results.run([cell]) == 1
+    (res,) = results.cell_results(cell, tmp_path)
+    assert res.fold == 0 and res.config["arch"] == "cnn" and res.config["epochs"] == 1
+    assert results.run([cell]) == 0
