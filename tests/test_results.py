@@ -63,6 +63,12 @@ def test_run_skips_finished_folds_and_stops_after_max_runs(tmp_path, monkeypatch
     printed = capsys.readouterr().out
     assert "--fold 0" in printed and "--fold 2" in printed and "--fold 1 " not in printed
     assert results.run([cell], dry_run=True, max_jobs=1) == 1
+    capsys.readouterr()
+    crossed = Cell("grid", "crnn", folds=(0, 1), cross=("records/emodb/ds2",))
+    _fake_run(tmp_path, crossed, 1, 0.5)
+    assert results.run([crossed], dry_run=True) == 3
+    printed = capsys.readouterr().out.splitlines()
+    assert "emotf.evaluate runs/ravdess-c4-f1/crnn" in printed[0] and "--fold 0" in printed[1]
 
 
 def test_mean_std_and_pooled_confusion():
