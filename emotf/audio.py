@@ -5,6 +5,8 @@ This is the one feature path, used by preprocessing and by prediction alike:
     waveform (16 kHz mono float32)
       → STFT (46.4 ms Hann window, 11.6 ms hop, 1024-point FFT)
       → magnitude in dB, ref 1.0, scaled like the reference's 2048-point STFT
+        (plus ``gain_db``, 0 unless a corpus's recording level is being matched;
+        with ``level_dbfs`` set, every utterance is first scaled to that speech level)
       → bins of 0.4–7.8 kHz only, floor at max − 80 dB, clip to ±60 dB
       → resize to 200×300 (rows: high to low frequency; columns: time)
       → one uint8 channel: 0 ↔ −60 dB, 255 ↔ +60 dB.
@@ -233,6 +235,23 @@ def segment(x: np.ndarray, cfg: AudioConfig, mode: str, key: str) -> list[tuple[
             for i, (a, b) in enumerate(clip_spans(len(x), cfg))]
 
 
+def active_level_dbfs(x: np.ndarray, cfg: AudioConfig, *, frame_ms: float = 25.0, range_db: float = 30.0) -> float:
+    """Recording level of speech, in dB re full scale: the RMS of the 25-ms frames within 30 dB of the loudest.
+
+    Pauses and the noise floor are left out, so the level is that of the voice; it
+    compares how hot two corpora were recorded (``python -m emotf.preprocess --measure-level``).
+
+    Args:
+        x: (n,) waveform, full scale ±1.
+    """
+    frame = max(1, int(frame_ms / 1000 * cfg.sample_rate_hz))
+    n = len(x) // frame
+    power = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) if n else np.array([np.mean(x ** 2)])
+    power = np.maximum(power, 1e-12)
+    active = power[power >= power.max() * 10.0 ** (-range_db / 10.0)]
+    return float(10.0 * np.log10(active.mean()))
+
+
 def quietest_stretch(x: np.ndarray, cfg: AudioConfig, fraction: float = 0.2, min_s: float = 0.3) -> np.ndarray:
     """The quietest ``fraction`` of 50-ms frames (at least ``min_s``), concatenated in time order."""
     frame = int(0.05 * cfg.sample_rate_hz)
@@ -275,7 +294,7 @@ def spectrogram_db(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     window = np.hanning(cfg.win_length + 1)[:-1]  # periodic Hann, as librosa's "hann"
     spec = np.abs(librosa.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
                                window=window, center=True))
-    spec *= 1024.0 / window.sum()
+    spec *= 1024.0 / window.sum() * 10.0 ** (cfg.gain_db / 20.0)
     lo, hi = cfg.band_bins
     db = 20.0 * np.log10(np.maximum(spec[lo:hi], 1e-5))
     return np.maximum(db, db.max() - cfg.top_db).astype(np.float32)
@@ -307,6 +326,9 @@ def spectrogram_image(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 
 def utterance_images(x: np.ndarray, cfg: AudioConfig, *, mode: str, clean: bool, key: str):
     """All images of one utterance for a variant: [(image, start_s, end_s), ...]."""
+    if cfg.level_dbfs is not None:
+        # The whole utterance gets one gain, so its clips keep their levels relative to each other.
+        x = x * np.float32(10.0 ** ((cfg.level_dbfs - active_level_dbfs(x, cfg)) / 20.0))
     if clean:
         x = cleanup(x, cfg)
     return [(spectrogram_image(piece, cfg), a, b) for piece, a, b in segment(x, cfg, mode, key)]

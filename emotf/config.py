@@ -45,6 +45,14 @@ class AudioConfig:
     fmax_hz: float = 7800.0
     db_range: float = 60.0  # the image spans [-db_range, +db_range] dB (ref 1.0)
     top_db: float = 80.0  # librosa's default floor below the loudest bin, as in the reference
+    # The image is absolute dB, so a corpus recorded 20 dB hotter looks 20 dB "angrier". A constant
+    # gain per corpus (measured with --measure-level, no labels used) aligns corpora for cross-corpus
+    # tests; 0 keeps the paper's features.
+    gain_db: float = 0.0
+    # Each utterance scaled so that its speech level (emotf.audio.active_level_dbfs) is this many dBFS;
+    # None keeps the recorded level. Removes loudness as a cue, which does not carry across corpora
+    # recorded or normalised differently (EmoDB is peak-normalised, RAVDESS is not).
+    level_dbfs: float | None = None
     height: int = 200
     width: int = 300
     clip_s: float = 3.0
@@ -62,6 +70,8 @@ class AudioConfig:
                f"n_fft={self.n_fft} is shorter than the window ({self.win_length} samples)")
         _check(self.height > 0 and self.width > 0, f"bad image size {self.height}x{self.width}")
         _check(self.clip_s > 0, f"clip_s must be positive. Received: {self.clip_s}")
+        _check(self.level_dbfs is None or -100 < self.level_dbfs < 0,
+               f"level_dbfs must lie in (-100, 0) dBFS. Received: {self.level_dbfs}")
         _check(0 <= self.min_tail_s <= self.clip_s, f"min_tail_s must lie in [0, clip_s]. Received: {self.min_tail_s}")
 
     @property

@@ -7,7 +7,7 @@ On the run's own records the default is its test speakers; on other records
 model does not know are left out, and by default the model may only predict
 classes the records contain (the classes the two corpora share);
 ``--no-restrict`` lets it predict any of its classes. Results go to
-``RUN/eval/<corpus>-<variant>-<speakers>.json`` with a confusion-matrix PNG.
+``RUN/eval/<corpus>-<records folder>-<speakers>.json`` with a confusion-matrix PNG.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
                    c: n for c, n in info.count(units, info.present_classes).items() if c not in names and n})
     out = run.path / "eval"
     out.mkdir(exist_ok=True)
-    stem = f"{info.corpus}-{info.variant}-{speakers}"
+    # The folder name, not the variant: two records folders of one variant (e.g. ds2 and ds2-gain-20) keep
+    # their reports apart.
+    stem = f"{info.corpus}-{info.root.name}-{speakers}"
     (out / f"{stem}.json").write_text(json.dumps(rep, indent=2))
     plots.confusion_png(rep["confusion_matrix"], names, out / f"{stem}.png",
                         title=f"{run.arch} on {info.corpus}/{info.variant} ({speakers}) · UA {rep['ua']:.3f}")

@@ -13,6 +13,7 @@ makes one image of the whole file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -25,8 +26,11 @@ log = logging.getLogger("emotf")
 
 
 def features(run, audio_path: str | Path, video_path: str | Path | None = None, *, mode: str = "auto",
-             side: str = "") -> tuple[dict[str, np.ndarray], list[tuple[float, float]]]:
+             side: str = "", gain_db: float | None = None) -> tuple[dict[str, np.ndarray], list[tuple[float, float]]]:
     """Model inputs of one recording: ({"audio": (n, h, w, 3), "video": (n, f, h, w, 3)}, clip spans).
+
+    ``gain_db`` (None: the model's records' own) shifts the spectrogram level, to bring a recording
+    made at another level to the training corpus's (``python -m emotf.preprocess --measure-level``).
 
     Raises:
         emotf.audio.BadInputError: unreadable, silent or otherwise unusable input, naming the file.
@@ -35,6 +39,8 @@ def features(run, audio_path: str | Path, video_path: str | Path | None = None, 
     from emotf.config import PreprocessConfig
 
     pcfg = PreprocessConfig.from_dict(run.preprocess)
+    if gain_db is not None:
+        pcfg = dataclasses.replace(pcfg, audio=dataclasses.replace(pcfg.audio, gain_db=gain_db))
     segment = pcfg.segment if mode == "auto" else mode
     loaded = audio.load_audio(audio_path, pcfg.audio)
     images = audio.utterance_images(loaded.samples, pcfg.audio, mode=segment, clean=pcfg.cleanup,
@@ -54,13 +60,13 @@ def features(run, audio_path: str | Path, video_path: str | Path | None = None, 
 
 
 def predict(run_dir: str | Path, audio_path: str | Path, video_path: str | Path | None = None, *,
-            mode: str = "auto", side: str = "", model=None) -> dict:
+            mode: str = "auto", side: str = "", gain_db: float | None = None, model=None) -> dict:
     """Class probabilities of one recording: {"label", "probabilities", "clips": [...]}."""
     from emotf import runs
 
     run = runs.open_run(run_dir)
     model = model or run.load_model()
-    x, spans = features(run, audio_path, video_path, mode=mode, side=side)
+    x, spans = features(run, audio_path, video_path, mode=mode, side=side, gain_db=gain_db)
     inputs = x if run.modality == "av" else x[run.modality]
     # predict_on_batch runs the model as one compiled function; an eager call is several times slower
     # for the recurrent models (measured by bench/latency.py).
@@ -84,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="auto", choices=["auto", "utterance", "clips"],
                    help="auto: as the model's records (whole utterance or 3-s clips)")
     p.add_argument("--side", default="", choices=["", "left", "right"], help="half of the frame with the speaker")
+    p.add_argument("--gain-db", type=float, default=None,
+                   help="spectrogram level shift (default: the model's records'); see --measure-level of "
+                        "python -m emotf.preprocess")
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -96,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         model = runs.open_run(args.run).load_model()
-        results = [predict(args.run, a, args.video or None, mode=args.mode, side=args.side, model=model)
+        results = [predict(args.run, a, args.video or None, mode=args.mode, side=args.side,
+                           gain_db=args.gain_db, model=model)
                    for a in args.audio]
     except (BadInputError, ValueError, FileNotFoundError) as e:
         log.error("error: %s", e)

@@ -124,8 +124,51 @@ def _fingerprint(cfg: PreprocessConfig, utts: list[corpora.Utterance], with_vide
             "utterances": len(utts), "utterance_ids_sha256": ids}
 
 
+def _with_defaults(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """An older ``config.json`` with the defaults of config fields added since (records stay resumable)."""
+    cfg = fingerprint.get("config", {})
+    for key, cls in (("audio", AudioConfig), ("video_config", VideoConfig)):
+        if isinstance(cfg.get(key), dict):
+            cfg[key] = {**dataclasses.asdict(cls()), **cfg[key]}
+    return fingerprint
+
+
 class PreprocessError(RuntimeError):
     pass
+
+
+def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
+    """Speech level of a corpus's utterances (`emotf.audio.active_level_dbfs`), without writing records.
+
+    Args:
+        limit: score at most this many utterances, a seeded random choice (0: all).
+
+    Returns:
+        {"corpus", "utterances", "skipped", "p10", "median", "p90"} with levels in dBFS.
+    """
+    import numpy as np
+
+    from emotf import audio
+
+    kwargs = {"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap" else {}
+    utts, _ = corpora.read_corpus(cfg.corpus, cfg.data, **kwargs)
+    utts = sorted(utts, key=lambda u: u.utt_id)
+    if limit and len(utts) > limit:
+        pick = np.random.default_rng(0).choice(len(utts), limit, replace=False)
+        utts = [utts[i] for i in sorted(pick)]
+    levels, skipped = [], []
+    for u in utts:
+        try:
+            x = audio.load_audio(u.audio_path, cfg.audio, u.start_s, u.end_s).samples
+        except BadInputError as e:
+            skipped.append(str(e))
+            continue
+        levels.append(audio.active_level_dbfs(x, cfg.audio))
+    if not levels:
+        raise PreprocessError(f"{cfg.data}: no readable utterance to measure ({len(skipped)} skipped)")
+    p10, median, p90 = (round(float(v), 2) for v in np.percentile(levels, [10, 50, 90]))
+    return {"corpus": cfg.corpus, "data": cfg.data, "utterances": len(levels), "skipped": skipped,
+            "p10": p10, "median": median, "p90": p90}
 
 
 def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = None, overwrite: bool = False,
@@ -165,7 +208,7 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     fingerprint = _fingerprint(cfg, kept, with_video)
     fp_path = out_dir / "config.json"
     if out_dir.exists() and any(out_dir.iterdir()):
-        old = json.loads(fp_path.read_text()) if fp_path.is_file() else None
+        old = _with_defaults(json.loads(fp_path.read_text())) if fp_path.is_file() else None
         if overwrite:
             shutil.rmtree(out_dir)
         elif old is not None and old != fingerprint:
@@ -308,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iemocap-side-rule", default="mocap-left",
                    choices=["mocap-left", "mocap-right", "left", "right"])
     p.add_argument("--no-convert", action="store_true", help="reject audio not already 16 kHz mono")
+    p.add_argument("--gain-db", type=float, default=0.0,
+                   help="level shift of every spectrogram, e.g. to match another corpus's recording level "
+                        "(see --measure-level); records go to OUT/<corpus>/<variant>-gain<G>")
+    p.add_argument("--level-dbfs", type=float, default=None,
+                   help="scale every utterance to this speech level (dBFS), removing loudness as a cue; "
+                        "records go to OUT/<corpus>/<variant>-level<L>")
+    p.add_argument("--measure-level", type=int, nargs="?", const=0, default=None, metavar="N",
+                   help="print the corpus's speech level (dBFS; N utterances, default all) and write nothing")
     p.add_argument("--spec-size", default="200x300", help="spectrogram image HEIGHTxWIDTH")
     p.add_argument("--video-size", default="20x60x100", help="face stack FRAMESxHEIGHTxWIDTH")
     p.add_argument("--shard-size", type=int, default=256)
@@ -317,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-dir", default="", help="where the embedded corpus is generated (default OUT/.synthetic)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def records_folder(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None) -> str:
+    """The records folder name of a variant, e.g. "ds2", "ds2-gain-19.5", "ds2-level-35"."""
+    return (variant + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
+            + (f"-gain{gain_db:+g}" if gain_db else ""))
 
 
 def _size(text: str, n: int, flag: str) -> tuple[int, ...]:
@@ -345,12 +402,16 @@ def main(argv: list[str] | None = None) -> int:
         cfg = PreprocessConfig(
             corpus=corpus, data=str(data), variant=args.variant, classes=args.classes,
             merge_exc=not args.no_merge_exc, video=args.video, shard_size=args.shard_size, strict=args.strict,
-            audio=AudioConfig(convert=not args.no_convert, height=spec[0], width=spec[1]),
+            audio=AudioConfig(convert=not args.no_convert, height=spec[0], width=spec[1], gain_db=args.gain_db,
+                              level_dbfs=args.level_dbfs),
             video_config=VideoConfig(detector=args.face_detector, encoding=args.frame_encoding,
                                      iemocap_side_rule=args.iemocap_side_rule, frames=vid[0], height=vid[1],
                                      width=vid[2]),
         )
-        out = Path(args.out) / (corpus_name or corpus) / args.variant
+        if args.measure_level is not None:
+            print(json.dumps(measure_levels(cfg, limit=args.measure_level), indent=2))
+            return 0
+        out = Path(args.out) / (corpus_name or corpus) / records_folder(args.variant, args.gain_db, args.level_dbfs)
         m = run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,
                 progress=not args.no_progress)
     except (PreprocessError, FileNotFoundError, ValueError) as e:

@@ -33,6 +33,10 @@ import numpy as np
 log = logging.getLogger("emotf")
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
+# EmoDB's and RAVDESS's median speech levels differ by 19.5 dB (-17.1 against -36.6 dBFS, both measured with
+# python -m emotf.preprocess --measure-level); the gain brings EmoDB's images to RAVDESS's level.
+EMODB_GAIN = "records/emodb/ds2-gain-19.5"
+LEVEL_DBFS = -35
 CLASS_LABEL = {"all": "8", "4": "4", "3": "3"}
 TUNED_HPARAMS = "tuning/runs/cnn_rnn-ravdess-ds2-c4-f0/best_hparams.json"
 
@@ -42,7 +46,7 @@ class Cell:
     """One row of a results table: an architecture trained on one records variant and class set, over folds.
 
     Attributes:
-        section: the table the row belongs to ("grid", "variants", "tuned", "av").
+        section: the table the row belongs to ("grid", "variants", "level", "tuned", "av").
         arch: ``emotf.fit --arch``.
         classes: ``--classes`` ("all", "4" or "3").
         corpus, variant: the records, ``records/<corpus>/<variant>``.
@@ -94,10 +98,13 @@ class Cell:
 
 def _grid() -> tuple[Cell, ...]:
     emodb = ("records/emodb/ds2",)
+    level = f"ds2-level{LEVEL_DBFS:+d}"
     return (
         # The most important rows: the paper's model and the time-aware one, 4 and 8 classes, every fold.
-        Cell("grid", "cnn_rnn", "4", cross=emodb), Cell("grid", "crnn", "4", cross=emodb),
+        Cell("grid", "cnn_rnn", "4", cross=(*emodb, EMODB_GAIN)), Cell("grid", "crnn", "4", cross=emodb),
         Cell("grid", "cnn_rnn", "all", cross=emodb), Cell("grid", "crnn", "all", cross=emodb),
+        # Loudness taken out of the features (every utterance at one speech level), for cross-corpus transfer.
+        Cell("level", "cnn_rnn", "4", variant=level, cross=(f"records/emodb/{level}",)),
         # The synthetic AV ablations are small (about 110 records) and answer a different question.
         Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0),
         Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0,
@@ -334,15 +341,23 @@ def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[P
 
 def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str]:
     """The generated blocks of docs/results.md, by name."""
-    by = {s: [c for c in plan if c.section == s] for s in ("grid", "variants", "tuned", "av")}
+    by = {s: [c for c in plan if c.section == s] for s in ("grid", "variants", "level", "tuned", "av")}
     grid_ds2 = [c for c in by["grid"] if c.variant == "ds2"]
-    variants = [c for c in grid_ds2 if (c.arch, c.classes) in {(v.arch, v.classes) for v in by["variants"]}]
+
+    def against_grid(section: str) -> str:
+        """The section's rows after the grid's DS2 rows of the same architecture and classes."""
+        keys = {(c.arch, c.classes) for c in by[section]}
+        base = [c for c in grid_ds2 if (c.arch, c.classes) in keys]
+        return (_grid_table(base + by[section], root, with_variant=True)
+                + "\n\nCommands:\n\n" + _commands(by[section]))
+
     return {
         "grid": _grid_table(grid_ds2, root) + "\n\nCommands:\n\n" + _commands(grid_ds2),
-        "variants": _grid_table(variants + by["variants"], root, with_variant=True)
-        + "\n\nCommands:\n\n" + _commands(by["variants"]),
-        "cross": _cross_table([c for c in plan if c.cross], root) + "\n\nCommand per fold model:\n\n"
-        + "    python -m emotf.evaluate runs/ravdess-cK-fF/ARCH --records records/emodb/ds2",
+        "variants": against_grid("variants"),
+        "level": against_grid("level"),
+        "cross": _cross_table([c for c in plan if c.cross], root) + "\n\nCommands (per fold model F):\n\n"
+        + "\n".join(f"    python -m emotf.evaluate {c.out(0).replace('-f0/', '-fF/')} --records {r}"
+                    for c in plan for r in c.cross),
         "tuned": _tuned_table(plan, root) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
         "av": _grid_table(by["av"], root) + "\n\nCommands:\n\n" + _commands(by["av"]),
     }

@@ -186,3 +186,32 @@ def test_real_ravdess_emodb_and_cremad_audio():
         assert 1.5 < len(got.samples) / 16000 < 6
         img = audio.spectrogram_image(got.samples, CFG)
         assert img.shape == (200, 300) and img.max() > 180  # speech reaches well above 0 dB
+
+
+def test_active_level_is_the_voice_not_the_pauses():
+    x = tone(1000, 1.0, amp=0.1)
+    assert audio.active_level_dbfs(x, CFG) == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.05)
+    with_pauses = np.concatenate([np.zeros(16000, np.float32), x, 1e-4 * np.ones(8000, np.float32)])
+    assert audio.active_level_dbfs(with_pauses, CFG) == pytest.approx(audio.active_level_dbfs(x, CFG), abs=0.05)
+
+
+def test_gain_db_shifts_the_spectrogram_by_that_many_db():
+    x = tone(1000, 1.0, amp=0.05) + tone(3000, 1.0, amp=0.005)
+    base = audio.spectrogram_db(x, CFG)
+    shifted = audio.spectrogram_db(x, AudioConfig(gain_db=-19.5))
+    np.testing.assert_allclose(shifted, base - 19.5, atol=1e-3)
+    # The same as recording 19.5 dB quieter.
+    np.testing.assert_allclose(shifted, audio.spectrogram_db(x * 10 ** (-19.5 / 20), CFG), atol=1e-3)
+
+
+def test_level_dbfs_makes_the_images_independent_of_the_recording_level():
+    cfg = AudioConfig(level_dbfs=-35.0)
+    x = tone(1000, 2.0, amp=0.3) + tone(2500, 2.0, amp=0.03)
+    loud = audio.utterance_images(x, cfg, mode="clips", clean=False, key="u")
+    quiet = audio.utterance_images(x * 0.01, cfg, mode="clips", clean=False, key="u")
+    assert len(loud) == len(quiet) == 1
+    assert np.abs(loud[0][0].astype(int) - quiet[0][0].astype(int)).max() <= 1  # uint8 rounding only
+    raw = audio.utterance_images(x, CFG, mode="clips", clean=False, key="u")[0][0]
+    assert abs(int(raw.max()) - int(loud[0][0].max())) > 10  # without it the level shows
+    with pytest.raises(ValueError, match="level_dbfs"):
+        AudioConfig(level_dbfs=3.0)

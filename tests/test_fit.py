@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from emotf import evaluate, export, fit, predict  # noqa: E402
+from emotf import evaluate, export, fit, predict, runs  # noqa: E402
 
 FAST = ["--batch-size", "16", "--lr", "1e-3", "--quiet"]
 SMALL_VIDEO = {"filters": [8, 8, 8, 8], "fc_units": 32}
@@ -96,6 +96,12 @@ def test_evaluate_on_other_records_restricts_to_shared_classes(cnn_rnn_run, synt
     assert rep["predicted_classes"] == ["neutral", "happy", "angry"]
     assert rep["absent_classes"] == ["sad"]
     assert evaluate.main([str(cnn_rnn_run), "--records", str(other), "--speakers", "test"]) == 2
+    # A second records folder of the same variant (here: 6 dB quieter) gets its own report.
+    assert preprocess.main(["--corpus", "ravdess", "--data", str(root), "--out", str(tmp_path), "--variant", "ds1",
+                            "--spec-size", "48x72", "--video", "off", "--no-progress", "--gain-db", "-6"]) == 0
+    evaluate.evaluate(cnn_rnn_run, tmp_path / "ravdess" / "ds1-gain-6")
+    reports = sorted(p.name for p in (cnn_rnn_run / "eval").glob("ravdess-ds1*-all.json"))
+    assert reports == ["ravdess-ds1-all.json", "ravdess-ds1-gain-6-all.json"]
 
 
 def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records, capsys, caplog):
@@ -105,6 +111,8 @@ def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records
     assert set(r["probabilities"]) == {"neutral", "happy", "sad", "angry"}
     assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert len(r["clips"]) == 1  # the model was trained on whole utterances (DS1)
+    quieter = predict.features(runs.open_run(cnn_rnn_run), wav, gain_db=-30.0)[0]["audio"]
+    assert quieter.mean() < predict.features(runs.open_run(cnn_rnn_run), wav)[0]["audio"].mean() - 0.05
     clips = predict.predict(cnn_rnn_run, wav, mode="clips")
     assert len(clips["clips"]) >= 1 and clips["clips"][0]["end_s"] <= 3.0 + 1e-6
     assert predict.main([str(cnn_rnn_run), str(wav)]) == 0

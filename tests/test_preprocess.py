@@ -11,7 +11,7 @@ import pytest
 from conftest import shared, tone, write_wav
 
 from emotf import preprocess, records
-from emotf.config import PreprocessConfig, VideoConfig
+from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,3 +202,34 @@ def test_full_ravdess_all_1440_clips_none_skipped(tmp_path):
                        tmp_path / "rav", progress=False)
     assert m["utterances"] == 1440 and m["skipped"] == [] and m["complete"]
     assert len(m["shards"]) == 24
+
+
+def test_records_made_before_a_config_field_existed_still_resume(synth_iemocap, tmp_path):
+    root, _ = synth_iemocap
+    out = tmp_path / "r"
+    cfg = _cfg(root, variant="ds1", video="off")
+    m = preprocess.run(cfg, out, workers=1, progress=False)
+    fp = json.loads((out / "config.json").read_text())
+    for key in ("gain_db", "level_dbfs"):  # added to AudioConfig after the first records were written
+        del fp["config"]["audio"][key]
+    (out / "config.json").write_text(json.dumps(fp))
+    assert preprocess.run(cfg, out, workers=1, progress=False)["shards_resumed"] == len(m["shards"])
+    with pytest.raises(preprocess.PreprocessError, match="another configuration"):
+        preprocess.run(_cfg(root, variant="ds1", video="off", audio=AudioConfig(gain_db=-6)), out, workers=1,
+                       progress=False)
+
+
+def test_cli_measure_level_and_level_options(synth_iemocap, tmp_path, capsys):
+    root, _ = synth_iemocap
+    base = ["--corpus", "iemocap", "--data", str(root), "--video", "off", "--variant", "ds1", "--out",
+            str(tmp_path), "--no-progress", "--workers", "1", "--face-detector", "fixed"]
+    assert preprocess.main([*base, "--measure-level", "3"]) == 0
+    level = json.loads(capsys.readouterr().out)
+    assert level["utterances"] == 3 and -60 < level["p10"] <= level["median"] <= level["p90"] < 0
+    assert not (tmp_path / "iemocap").exists()  # measuring writes nothing
+    assert preprocess.main([*base, "--gain-db", "-6"]) == 0
+    assert preprocess.main([*base, "--level-dbfs", "-30"]) == 0
+    assert sorted(p.name for p in (tmp_path / "iemocap").iterdir()) == ["ds1-gain-6", "ds1-level-30"]
+    gained = records.read_records(sorted((tmp_path / "iemocap" / "ds1-gain-6").glob("*.tfrecord")))
+    cfg = json.loads((tmp_path / "iemocap" / "ds1-gain-6" / "config.json").read_text())["config"]["audio"]
+    assert cfg["gain_db"] == -6 and cfg["level_dbfs"] is None and len(gained) > 0

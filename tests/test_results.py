@@ -100,6 +100,24 @@ def test_report_blocks_hold_the_runs_numbers(tmp_path):
     np.testing.assert_array_equal(results.pooled_confusion(results.cell_results(cell, tmp_path)), [[7, 1], [3, 5]])
 
 
+def test_level_rows_follow_the_grid_row_they_compare_with(tmp_path):
+    grid = Cell("grid", "cnn_rnn", folds=(0,), cross=("records/emodb/ds2", "records/emodb/ds2-gain-19.5"))
+    level = Cell("level", "cnn_rnn", variant="ds2-level-35", folds=(0,), cross=("records/emodb/ds2-level-35",))
+    assert level.records == "records/ravdess/ds2-level-35" and level.out(0) == "runs/ravdess-ds2-level-35-c4-f0/cnn_rnn"
+    rep = {"wa": 0.4, "ua": 0.45, "macro_f1": 0.3, "n": 100, "predicted_classes": ["happy", "sad"]}
+    _fake_run(tmp_path, grid, 0, 0.6, evals={"emodb-ds2-all": rep, "emodb-ds2-gain-19.5-all": {**rep, "ua": 0.3}})
+    _fake_run(tmp_path, level, 0, 0.5, evals={"emodb-ds2-level-35-all": {**rep, "ua": 0.52}})
+    blocks = results.tables([grid, level], tmp_path)
+    rows = [ln for ln in blocks["level"].splitlines() if ln.startswith("| ds2")]
+    assert rows[0].startswith("| ds2 | 4 | cnn_rnn |") and "0.600" in rows[0]
+    assert rows[1].startswith("| ds2-level-35 |") and "0.500" in rows[1]
+    cross = blocks["cross"]
+    assert "| emodb-ds2-gain-19.5 |" in cross and "0.300" in cross and "0.520" in cross
+    assert ("python -m emotf.evaluate runs/ravdess-ds2-level-35-c4-fF/cnn_rnn --records records/emodb/ds2-level-35"
+            in cross)
+    assert results.eval_stem("records/emodb/ds2-gain-19.5") == "emodb-ds2-gain-19.5-all"
+
+
 def test_fill_replaces_only_named_blocks():
     text = "intro\n<!-- results:grid -->\nold\n<!-- /results:grid -->\nmiddle\n<!-- results:av -->\nx\n" \
            "<!-- /results:av -->\nend\n"
