@@ -176,6 +176,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # about 40 s of the default suite's 10 minutes; run with make test-slow
 def test_search_in_a_series_of_processes_keeps_memory_bounded(tiny_records, tmp_path):
     # In one process every trial leaves its traced train function behind (about 10 MB here;
     # keras-team/keras#17458): a search of 6 trials, 2 per process, runs 3 processes whose
