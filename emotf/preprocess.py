@@ -137,6 +137,11 @@ class PreprocessError(RuntimeError):
     pass
 
 
+def _read_corpus(cfg: PreprocessConfig) -> tuple[list[corpora.Utterance], list[corpora.Problem]]:
+    kwargs = {"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap" else {}
+    return corpora.read_corpus(cfg.corpus, cfg.data, **kwargs)
+
+
 def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
     """Speech level of a corpus's utterances (`emotf.audio.active_level_dbfs`), without writing records.
 
@@ -150,9 +155,7 @@ def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
 
     from emotf import audio
 
-    kwargs = {"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap" else {}
-    utts, _ = corpora.read_corpus(cfg.corpus, cfg.data, **kwargs)
-    utts = sorted(utts, key=lambda u: u.utt_id)
+    utts = sorted(_read_corpus(cfg)[0], key=lambda u: u.utt_id)
     if limit and len(utts) > limit:
         pick = np.random.default_rng(0).choice(len(utts), limit, replace=False)
         utts = [utts[i] for i in sorted(pick)]
@@ -184,8 +187,7 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     """
     t0 = time.time()
     out_dir = Path(out_dir)
-    kwargs = {"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap" else {}
-    utts, problems = corpora.read_corpus(cfg.corpus, cfg.data, **kwargs)
+    utts, problems = _read_corpus(cfg)
     if corpus_name:
         utts = [dataclasses.replace(u, corpus=corpus_name) for u in utts]
     if cfg.strict and problems:

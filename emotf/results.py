@@ -30,13 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from emotf.preprocess import records_folder
+
 log = logging.getLogger("emotf")
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
 # EmoDB's and RAVDESS's median speech levels differ by 19.5 dB (-17.1 against -36.6 dBFS, both measured with
 # python -m emotf.preprocess --measure-level); the gain brings EmoDB's images to RAVDESS's level.
-EMODB_GAIN = "records/emodb/ds2-gain-19.5"
-LEVEL_DBFS = -35
+EMODB_GAIN = f"records/emodb/{records_folder('ds2', gain_db=-19.5)}"
+LEVEL_DS2 = records_folder("ds2", level_dbfs=-35)
 CLASS_LABEL = {"all": "8", "4": "4", "3": "3"}
 TUNED_HPARAMS = "tuning/runs/cnn_rnn-ravdess-ds2-c4-f0/best_hparams.json"
 
@@ -88,23 +90,26 @@ class Cell:
                 self.classes, "--split", self.split, "--fold", str(fold), "--epochs", str(self.epochs),
                 *self.args, "--out", self.out(fold)]
 
+    def out_pattern(self) -> str:
+        """The run folder of every fold, with the fold as ``F``."""
+        return self.out(0).replace("-f0/", "-fF/")
+
     def command(self) -> str:
         """The fit command of every fold, with the fold as ``F``."""
         argv = self.fit_argv(0)
         argv[argv.index("--fold") + 1] = "F"
-        argv[-1] = self.out(0).replace("-f0/", "-fF/")
+        argv[-1] = self.out_pattern()
         return " ".join(argv)
 
 
 def _grid() -> tuple[Cell, ...]:
     emodb = ("records/emodb/ds2",)
-    level = f"ds2-level{LEVEL_DBFS:+d}"
     return (
         # The most important rows: the paper's model and the time-aware one, 4 and 8 classes, every fold.
         Cell("grid", "cnn_rnn", "4", cross=(*emodb, EMODB_GAIN)), Cell("grid", "crnn", "4", cross=emodb),
         Cell("grid", "cnn_rnn", "all", cross=emodb), Cell("grid", "crnn", "all", cross=emodb),
         # Loudness taken out of the features (every utterance at one speech level), for cross-corpus transfer.
-        Cell("level", "cnn_rnn", "4", variant=level, cross=(f"records/emodb/{level}",)),
+        Cell("level", "cnn_rnn", "4", variant=LEVEL_DS2, cross=(f"records/emodb/{LEVEL_DS2}",)),
         # The synthetic AV ablations are small (about 110 records) and answer a different question.
         Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0),
         Cell("av", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0,
@@ -356,7 +361,7 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
         "variants": against_grid("variants"),
         "level": against_grid("level"),
         "cross": _cross_table([c for c in plan if c.cross], root) + "\n\nCommands (per fold model F):\n\n"
-        + "\n".join(f"    python -m emotf.evaluate {c.out(0).replace('-f0/', '-fF/')} --records {r}"
+        + "\n".join(f"    python -m emotf.evaluate {c.out_pattern()} --records {r}"
                     for c in plan for r in c.cross),
         "tuned": _tuned_table(plan, root) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
         "av": _grid_table(by["av"], root) + "\n\nCommands:\n\n" + _commands(by["av"]),
