@@ -12,7 +12,16 @@ records variant, folds, extra flags). ``run`` trains each missing fold with
 row gets its first fold before any row gets its second, then scores the finished
 models on the cross-corpus records. ``report`` reads only what the run folders
 hold (``metrics.json``, ``eval/*.json``), so every number in the tables comes from
-a run on disk, with the command that made it; rows with no finished fold say so.
+a run, with the command that made it; rows with no finished fold say so.
+
+``runs/`` is not in git (models are large), so the numbers of every finished run
+(its JSON files, no weights) are also copied into the ledger ``docs/results/runs/``,
+which is: ``run`` does it after each job, ``archive`` for runs made by hand. The
+report and ``plan`` read a run from ``runs/`` where it is, else from the ledger, so a
+fresh clone reports, and resumes, the grid measured elsewhere. Rows measured before
+the ledger existed, whose run folders were lost, are kept as recorded
+(``docs/results/recorded-2026-11-24.json``, marked † in the tables) until new runs
+cover their folds.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import dataclasses
 import json
 import logging
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -40,7 +50,15 @@ FOLDS6 = (0, 1, 2, 3, 4, 5)
 EMODB_GAIN = f"records/emodb/{records_folder('ds2', gain_db=-19.5)}"
 LEVEL_DS2 = records_folder("ds2", level_dbfs=-35)
 CLASS_LABEL = {"all": "8", "4": "4", "3": "3"}
-TUNED_HPARAMS = "tuning/runs/cnn_rnn-ravdess-ds2-c4-f0/best_hparams.json"
+TUNED_HPARAMS = "tuning/best/cnn_rnn-ravdess-ds2-c4-f0.json"
+# The numbers of every finished run, kept in git: runs/<name>/... -> docs/results/runs/<name>/...
+LEDGER = Path("docs/results/runs")
+LEDGER_FILES = ("config.json", "metrics.json", "history.json")
+# Table rows measured on 2026-11-24 whose run folders were lost with that machine (runs/ was not kept then).
+RECORDED = Path("docs/results/recorded-2026-11-24.json")
+RECORDED_NOTE = ("† recorded on 2026-11-24 from run folders that are lost (runs/ was not kept in git then; "
+                 "see the Status above); `python -m emotf.results run` re-measures the row, which shows the "
+                 "new runs once they cover the same folds.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +168,10 @@ class Job:
             return self.out / "metrics.json"
         return self.out / "eval" / f"{eval_stem(self.records)}.json"
 
+    def is_done(self) -> bool:
+        """Its result is in ``runs/`` or in the ledger."""
+        return self.done_file.is_file() or ledger_path(self.done_file).is_file()
+
     def argv(self) -> list[str]:
         if self.kind == "fit":
             return self.cell.fit_argv(self.fold)
@@ -178,10 +200,42 @@ def jobs(plan: Sequence[Cell], sections: Iterable[str] = ()) -> list[Job]:
     return out
 
 
+def ledger_path(path: str | Path) -> Path:
+    """Where the ledger keeps a file or folder of ``runs/``: ``runs/a/b`` -> ``docs/results/runs/a/b``."""
+    return LEDGER / Path(path).relative_to("runs")
+
+
+def archive(out: str | Path) -> list[Path]:
+    """Copy the JSON files of the finished run folder ``out`` (under ``runs/``) into the ledger.
+
+    Returns:
+        the ledger files written; none when ``out`` is not a finished run.
+    """
+    out = Path(out)
+    if not (out / "metrics.json").is_file():
+        return []
+    written = []
+    for src in [out / f for f in LEDGER_FILES] + sorted((out / "eval").glob("*.json")):
+        if src.is_file():
+            dst = ledger_path(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            written.append(dst)
+    return written
+
+
+def archive_plan(plan: Sequence[Cell]) -> int:
+    """Archive every finished run folder of the plan; returns how many files were written."""
+    return sum(len(archive(c.out(f))) for c in plan for f in c.folds)
+
+
 def run(plan: Sequence[Cell], sections: Iterable[str] = (), *, max_jobs: int = 0, dry_run: bool = False) -> int:
     """Run the missing jobs of the plan in order, each in its own process; returns how many ran.
 
-    Cross-corpus evaluations of models already trained run before any training.
+    Cross-corpus evaluations of models already trained run before any training. A job
+    whose result is in the ledger is done; a cross-corpus evaluation whose model is
+    not on disk (the fold's numbers came from the ledger) retrains that fold first.
+    Every finished job is archived into the ledger.
 
     A separate process per run keeps memory flat (TensorFlow keeps every traced
     train function for the life of a process) and lets a kill lose one run at most,
@@ -195,14 +249,20 @@ def run(plan: Sequence[Cell], sections: Iterable[str] = (), *, max_jobs: int = 0
     # Scoring a finished model takes seconds, training one many minutes: ready evaluations go first.
     ready = [j for j in order if j.kind == "eval" and (j.out / "metrics.json").is_file()]
     for job in ready + [j for j in order if j not in ready]:
-        if job.done_file.is_file():
+        if job.is_done():
             continue
         if max_jobs and done >= max_jobs:
             break
-        argv = job.argv()
-        print("$ " + " ".join(argv), flush=True)
-        if not dry_run:
-            subprocess.run([sys.executable, *argv[1:], *(["--quiet"] if job.kind == "fit" else [])], check=True)
+        steps = [job]
+        if job.kind == "eval" and not (job.out / "metrics.json").is_file():
+            steps.insert(0, Job(job.cell, job.fold, "fit"))
+        for step in steps:
+            argv = step.argv()
+            print("$ " + " ".join(argv), flush=True)
+            if not dry_run:
+                subprocess.run([sys.executable, *argv[1:], *(["--quiet"] if step.kind == "fit" else [])],
+                               check=True)
+                archive(step.out)
         done += 1
     return done
 
@@ -271,12 +331,61 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def cell_results(cell: Cell, root: Path = Path(".")) -> list[RunResult]:
-    return [r for f in cell.folds if (r := read_run(root / cell.out(f))) is not None]
+    """The row's finished folds, each from ``runs/`` where it is there, else from the ledger."""
+    found = (read_run(root / cell.out(f)) or read_run(root / ledger_path(cell.out(f))) for f in cell.folds)
+    return [r for r in found if r is not None]
+
+
+# --------------------------------------------------------------------------------- rows recorded before the ledger
+
+def parse_markdown_table(text: str) -> list[dict[str, str]]:
+    """The rows of the first pipe table in ``text``, as ``{header: cell}``."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 2:
+        return []
+    split = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return [dict(zip(split[0], row, strict=False)) for row in split[2:]]
+
+
+def read_recorded(root: Path = Path(".")) -> dict[str, list[dict[str, str]]]:
+    """The recorded rows by block name (none where the file is absent)."""
+    path = root / RECORDED
+    return json.loads(path.read_text())["blocks"] if path.is_file() else {}
+
+
+def _folds_of(value: str) -> set[str]:
+    return {f for f in value.replace("†", "").strip().split(",") if f and f != "none yet"}
+
+
+def _covers(row: dict[str, Any], old: dict[str, str]) -> bool:
+    """The new row holds at least the folds (or fold models) of the recorded one."""
+    if "fold models" in old:
+        return int(row["fold models"]) >= int(old["fold models"])
+    return _folds_of(str(row["folds"])) >= _folds_of(old["folds"])
+
+
+def _prefer_recorded(rows: list[dict[str, Any]], recorded: Sequence[dict[str, str]],
+                     keys: Sequence[str]) -> tuple[list[dict[str, Any]], bool]:
+    """Each row, or the recorded row with the same ``keys`` (marked †) where the new one covers fewer folds."""
+    out, used = [], False
+    for row in rows:
+        old = next((r for r in recorded if all(str(row[k]) == r.get(k) for k in keys)), None)
+        if old is not None and not _covers(row, old):
+            col = "fold models" if "fold models" in old else "folds"
+            row, used = {**old, col: f"{old[col]} †"}, True
+        out.append(row)
+    return out, used
+
+
+def _table(rows: list[dict[str, Any]], recorded: Sequence[dict[str, str]], keys: Sequence[str]) -> str:
+    rows, used = _prefer_recorded(rows, recorded, keys)
+    return markdown_table(rows) + (f"\n\n{RECORDED_NOTE}" if used else "")
 
 
 # ------------------------------------------------------------------------------------------------ the report
 
-def _grid_table(cells: Sequence[Cell], root: Path, with_variant: bool = False) -> str:
+def _grid_table(cells: Sequence[Cell], root: Path, with_variant: bool = False,
+                recorded: Sequence[dict[str, str]] = ()) -> str:
     rows = []
     for c in cells:
         res = cell_results(c, root)
@@ -287,14 +396,16 @@ def _grid_table(cells: Sequence[Cell], root: Path, with_variant: bool = False) -
         row.update(summary_rows(res))
         row["test clips / fold"] = " ".join(str(r.metrics["test"]["n"]) for r in res)
         rows.append(row)
-    return markdown_table(rows)
+    # The synthetic corpus's class count comes from its runs, so its rows are known by arch alone.
+    keys = ("arch",) if all(c.corpus != "ravdess" for c in cells) else ("classes", "arch")
+    return _table(rows, recorded, (("variant",) if with_variant else ()) + keys)
 
 
 def _commands(cells: Sequence[Cell]) -> str:
     return "\n".join(f"    {c.command()}" for c in cells)
 
 
-def _cross_table(cells: Sequence[Cell], root: Path) -> str:
+def _cross_table(cells: Sequence[Cell], root: Path, recorded: Sequence[dict[str, str]] = ()) -> str:
     rows = []
     for c in cells:
         for records in c.cross:
@@ -307,10 +418,10 @@ def _cross_table(cells: Sequence[Cell], root: Path) -> str:
                          "UA": mean_std([e["ua"] for e in reps]),
                          "macro-F1": mean_std([e["macro_f1"] for e in reps]),
                          "clips": reps[0]["n"] if reps else ""})
-    return markdown_table(rows)
+    return _table(rows, recorded, ("trained on", "arch", "tested on"))
 
 
-def _tuned_table(plan: Sequence[Cell], root: Path) -> str:
+def _tuned_table(plan: Sequence[Cell], root: Path, recorded: Sequence[dict[str, str]] = ()) -> str:
     rows = []
     for tuned in (c for c in plan if c.section == "tuned"):
         base = next(c for c in plan if c.section == "grid" and (c.arch, c.classes, c.variant) ==
@@ -321,7 +432,20 @@ def _tuned_table(plan: Sequence[Cell], root: Path) -> str:
         for name, res in (("paper defaults", b_res), ("tuned (best_hparams.json)", t_res)):
             rows.append({"configuration": name, "arch": tuned.arch, "params": (
                 f"{res[shared[0]].metrics['params']:,}" if shared else ""), **summary_rows([res[f] for f in shared])})
-    return markdown_table(rows)
+    return _table(rows, recorded, ("configuration",))
+
+
+def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict[str, str] | None:
+    """The recorded row of the cell in its own section's table, if any."""
+    if cell.section == "tuned":
+        want = {"configuration": "tuned (best_hparams.json)"}
+    else:
+        want = {"arch": cell.label}
+        if cell.section != "av":
+            want["classes"] = CLASS_LABEL[cell.classes]
+        if cell.section in ("variants", "level"):
+            want["variant"] = cell.variant
+    return next((r for r in recorded.get(cell.section, []) if all(r.get(k) == v for k, v in want.items())), None)
 
 
 def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[Path]:
@@ -329,11 +453,13 @@ def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[P
     from emotf import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    recorded = read_recorded(root)
     written = []
     for c in plan:
         res = cell_results(c, root)
-        if not res:
-            continue
+        old = _recorded_for(c, recorded)
+        if not res or (old is not None and not _covers({"folds": ",".join(str(r.fold) for r in res)}, old)):
+            continue  # a recorded row keeps its recorded figure
         name = f"{c.corpus}-{c.variant}-c{CLASS_LABEL[c.classes]}-{c.arch}" + (f"-{c.tag}" if c.tag else "")
         names = res[0].metrics["class_names"]
         ua = np.mean([r.metrics["test"]["ua"] for r in res])
@@ -348,23 +474,26 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
     """The generated blocks of docs/results.md, by name."""
     by = {s: [c for c in plan if c.section == s] for s in ("grid", "variants", "level", "tuned", "av")}
     grid_ds2 = [c for c in by["grid"] if c.variant == "ds2"]
+    recorded = read_recorded(root)
 
     def against_grid(section: str) -> str:
         """The section's rows after the grid's DS2 rows of the same architecture and classes."""
         keys = {(c.arch, c.classes) for c in by[section]}
         base = [c for c in grid_ds2 if (c.arch, c.classes) in keys]
-        return (_grid_table(base + by[section], root, with_variant=True)
+        return (_grid_table(base + by[section], root, with_variant=True, recorded=recorded.get(section, ()))
                 + "\n\nCommands:\n\n" + _commands(by[section]))
 
     return {
-        "grid": _grid_table(grid_ds2, root) + "\n\nCommands:\n\n" + _commands(grid_ds2),
+        "grid": _grid_table(grid_ds2, root, recorded=recorded.get("grid", ()))
+        + "\n\nCommands:\n\n" + _commands(grid_ds2),
         "variants": against_grid("variants"),
         "level": against_grid("level"),
-        "cross": _cross_table([c for c in plan if c.cross], root) + "\n\nCommands (per fold model F):\n\n"
+        "cross": _cross_table([c for c in plan if c.cross], root, recorded.get("cross", ()))
+        + "\n\nCommands (per fold model F):\n\n"
         + "\n".join(f"    python -m emotf.evaluate {c.out_pattern()} --records {r}"
                     for c in plan for r in c.cross),
-        "tuned": _tuned_table(plan, root) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
-        "av": _grid_table(by["av"], root) + "\n\nCommands:\n\n" + _commands(by["av"]),
+        "tuned": _tuned_table(plan, root, recorded.get("tuned", ())) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
+        "av": _grid_table(by["av"], root, recorded=recorded.get("av", ())) + "\n\nCommands:\n\n" + _commands(by["av"]),
     }
 
 
@@ -388,7 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("plan", "run"):
         s = sub.add_parser(name)
-        s.add_argument("--section", action="append", default=[], choices=["grid", "variants", "tuned", "av"])
+        s.add_argument("--section", action="append", default=[],
+                       choices=["grid", "variants", "level", "tuned", "av"])
+        s.add_argument("--arch", action="append", default=[], help="only these architectures' rows")
+        s.add_argument("--classes", action="append", default=[], choices=list(CLASS_LABEL),
+                       help="only the rows of these class sets")
+    sub.add_parser("archive", help="copy the JSON of every finished run folder of the grid into the ledger")
     sub.choices["run"].add_argument("--max-runs", type=int, default=0, help="stop after this many (0: all)")
     rep = sub.add_parser("report")
     rep.add_argument("--write", default="", help="markdown file whose results blocks are refreshed")
@@ -398,13 +532,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
+    if args.cmd == "archive":
+        print(f"{archive_plan(PLAN)} file(s) copied into {LEDGER}")
+        return 0
+    if args.cmd in ("plan", "run"):
+        plan = [c for c in PLAN if (not args.arch or c.arch in args.arch)
+                and (not args.classes or c.classes in args.classes)]
     if args.cmd == "plan":
-        for job in jobs(PLAN, args.section):
-            print(("done  " if job.done_file.is_file() else "todo  ") + " ".join(job.argv()))
+        for job in jobs(plan, args.section):
+            print(("done  " if job.is_done() else "todo  ") + " ".join(job.argv()))
         return 0
     if args.cmd == "run":
         try:
-            n = run(PLAN, args.section, max_jobs=args.max_runs)
+            n = run(plan, args.section, max_jobs=args.max_runs)
         except subprocess.CalledProcessError as e:
             log.error("error: %s failed with status %s", " ".join(map(str, e.cmd)), e.returncode)
             return 1

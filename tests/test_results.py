@@ -152,3 +152,63 @@ def test_run_trains_a_missing_fold_with_emotf_fit_then_skips_it(tiny_records, tm
     (res,) = results.cell_results(cell, tmp_path)
     assert res.fold == 0 and res.config["arch"] == "cnn" and res.config["epochs"] == 1
     assert results.run([cell]) == 0
+
+
+def test_finished_runs_are_archived_into_the_ledger_and_read_back_from_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cell = Cell("grid", "cnn_rnn", folds=(0, 1), cross=("records/emodb/ds2",))
+    rep = {"wa": 0.4, "ua": 0.45, "macro_f1": 0.3, "n": 100, "predicted_classes": ["happy", "sad"]}
+    run0 = _fake_run(tmp_path, cell, 0, 0.6, evals={"emodb-ds2-all": rep})
+    (run0 / "model.keras").write_bytes(b"weights stay out of the ledger")
+    _fake_run(tmp_path, cell, 1, 0.8)
+    assert results.archive_plan([cell]) == 5  # config + metrics (+ one eval) per fold; no history here
+    kept = tmp_path / "docs/results/runs/ravdess-c4-f0/cnn_rnn"
+    assert sorted(p.name for p in kept.rglob("*")) == ["config.json", "emodb-ds2-all.json", "eval", "metrics.json"]
+    assert results.archive(tmp_path / "runs/unfinished") == []
+    # a fresh clone: no runs/, only the ledger
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    res = results.cell_results(cell, tmp_path)
+    assert [r.fold for r in res] == [0, 1] and res[0].evals["emodb-ds2-all"]["ua"] == 0.45
+    assert "0.700 ±" in results.tables([cell], tmp_path)["grid"]
+    fit1, eval1 = [j for j in results.jobs([cell]) if j.fold == 1]
+    assert fit1.is_done() and not eval1.is_done()
+    # fold 1's EmoDB score needs its model, which only a retrain brings back
+    assert results.run([cell], dry_run=True) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert "emotf.fit" in printed[0] and "--fold 1" in printed[0] and "emotf.evaluate runs/ravdess-c4-f1" in printed[1]
+
+
+def test_recorded_rows_stand_until_new_runs_cover_their_folds(tmp_path):
+    cell = Cell("grid", "cnn_rnn", folds=(0, 1, 2), cross=("records/emodb/ds2",))
+    old = {"classes": "4", "arch": "cnn_rnn", "folds": "0,1", "test UA": "0.999"}
+    old_cross = {"trained on": "RAVDESS ds2, 4 classes", "arch": "cnn_rnn", "tested on": "emodb-ds2",
+                 "fold models": "2", "UA": "0.111"}
+    recorded = tmp_path / results.RECORDED
+    recorded.parent.mkdir(parents=True)
+    recorded.write_text(json.dumps({"blocks": {"grid": [old], "cross": [old_cross]}}))
+    rep = {"wa": 0.4, "ua": 0.45, "macro_f1": 0.3, "n": 100, "predicted_classes": ["happy", "sad"]}
+    _fake_run(tmp_path, cell, 0, 0.6, evals={"emodb-ds2-all": rep})
+    blocks = results.tables([cell], tmp_path)
+    assert "| 0,1 † |" in blocks["grid"] and "0.999" in blocks["grid"] and "0.600" not in blocks["grid"]
+    assert "| 2 † |" in blocks["cross"] and "0.111" in blocks["cross"] and results.RECORDED_NOTE in blocks["cross"]
+    assert results.confusion_figures([cell], tmp_path, tmp_path / "figs") == []  # the recorded figure stays
+    _fake_run(tmp_path, cell, 2, 0.8, evals={"emodb-ds2-all": rep})  # folds 0 and 2 do not cover 0,1
+    assert "0.999" in results.tables([cell], tmp_path)["grid"]
+    _fake_run(tmp_path, cell, 1, 0.7, evals={"emodb-ds2-all": rep})
+    blocks = results.tables([cell], tmp_path)
+    assert "| 0,1,2 |" in blocks["grid"] and "0.700 ± 0.100" in blocks["grid"] and "†" not in blocks["grid"]
+    assert "| 3 |" in blocks["cross"] and "0.111" not in blocks["cross"]
+    assert len(results.confusion_figures([cell], tmp_path, tmp_path / "figs")) == 1
+
+
+def test_markdown_tables_parse_back():
+    rows = [{"a": "1", "b": "0.5 ± 0.1"}, {"a": "2", "b": "x"}]
+    assert results.parse_markdown_table("text\n" + results.markdown_table(rows) + "\n\nmore") == rows
+    assert results.parse_markdown_table("no table") == []
+
+
+def test_the_tuned_row_s_configuration_is_kept_in_git():
+    hp = json.loads((Path(__file__).parents[1] / results.TUNED_HPARAMS).read_text())
+    assert hp["arch"] == "cnn_rnn" and hp["hparams"]["filters"] == [32, 48, 64]
