@@ -353,6 +353,11 @@ def read_recorded(root: Path = Path(".")) -> dict[str, list[dict[str, str]]]:
     return json.loads(path.read_text())["blocks"] if path.is_file() else {}
 
 
+def _find_recorded(recorded: Sequence[dict[str, str]], want: dict[str, str]) -> dict[str, str] | None:
+    """The first recorded row whose columns hold ``want``'s values, or None."""
+    return next((r for r in recorded if all(r.get(k) == v for k, v in want.items())), None)
+
+
 def _folds_of(value: str) -> set[str]:
     return {f for f in value.replace("†", "").strip().split(",") if f and f != "none yet"}
 
@@ -369,7 +374,7 @@ def _prefer_recorded(rows: list[dict[str, Any]], recorded: Sequence[dict[str, st
     """Each row, or the recorded row with the same ``keys`` (marked †) where the new one covers fewer folds."""
     out, used = [], False
     for row in rows:
-        old = next((r for r in recorded if all(str(row[k]) == r.get(k) for k in keys)), None)
+        old = _find_recorded(recorded, {k: str(row[k]) for k in keys})
         if old is not None and not _covers(row, old):
             col = "fold models" if "fold models" in old else "folds"
             row, used = {**old, col: f"{old[col]} †"}, True
@@ -445,7 +450,7 @@ def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict
             want["classes"] = CLASS_LABEL[cell.classes]
         if cell.section in ("variants", "level"):
             want["variant"] = cell.variant
-    return next((r for r in recorded.get(cell.section, []) if all(r.get(k) == v for k, v in want.items())), None)
+    return _find_recorded(recorded.get(cell.section, []), want)
 
 
 def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[Path]:
