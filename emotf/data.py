@@ -51,6 +51,7 @@ class RecordsInfo:
     video_shape: tuple[int, int, int] | None
     shards: tuple[Shard, ...]
     preprocess: Mapping
+    digest: str | None = None  # SHA-256 of every record (None for records written before it was kept)
 
     @property
     def units(self) -> list[str]:
@@ -103,7 +104,7 @@ def load_records(path: str | Path) -> RecordsInfo:
                        class_names=tuple(m["class_names"]), with_video=bool(m["with_video"]),
                        spec_shape=tuple(m["spec_shape"]),
                        video_shape=tuple(m["video_shape"]) if m.get("video_shape") else None,
-                       shards=tuple(shards), preprocess=m.get("config", {}))
+                       shards=tuple(shards), preprocess=m.get("config", {}), digest=m.get("digest"))
 
 
 def select_classes(info: RecordsInfo, classes: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import platform
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class Experiment:
                 "input_shape": self.shapes,
                 "records": {"root": str(info.root), "corpus": info.corpus, "variant": info.variant,
                             "spec_shape": list(info.spec_shape), "video_shape": info.video_shape,
-                            "preprocess": info.preprocess}}
+                            "digest": info.digest, "preprocess": info.preprocess}}
 
     def steps_per_epoch(self, cap: int = 0, drop_remainder: bool = False) -> int:
         n = data.steps(self.info, self.split.train, self.pipeline, drop_remainder=drop_remainder)
@@ -80,9 +81,33 @@ def claim_output(out: Path, config: dict[str, Any], overwrite: bool, *, ignore: 
 
 def versions() -> dict[str, str]:
     import keras
+    import numpy as np
     import tensorflow as tf
 
     from emotf import __version__
 
+    # The same seed retrains bit-identically on one machine (docs/results.md, "Seeds"); on another processor
+    # oneDNN may pick other kernels, whose round-off differs, so the CPU is part of a run's identity.
     return {"emotf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "backend": keras.backend.backend()}
+            "backend": keras.backend.backend(), "numpy": np.__version__, "cpu": cpu_model()}
+
+
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")  # the ones oneDNN chooses kernels by
+
+
+def cpu_model() -> str:
+    """The processor's model name and vector extensions, e.g. "AMD EPYC (avx2 fma)"."""
+    name, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not name:
+                    name = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    isa = [f for f in ISA_FLAGS if f in flags]
+    return f"{name} ({' '.join(isa)})" if isa else name

@@ -24,6 +24,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import platform
 import shutil
 import sys
 import time
@@ -274,6 +275,7 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
                     summary["converted"][res["converted"]] += 1
                 summary["face_fallbacks"] += res["face_fallbacks"]
                 summary["video_clips"] += n if with_video else 0
+            summary["sha256"] = writer.digest()
             side = out_dir / ".shards" / f"{shard.name}.json"
             side.write_text(json.dumps(summary, indent=2, sort_keys=True))
             writer.commit()
@@ -302,7 +304,7 @@ def build_manifest(cfg, out_dir, shards, names, problems, excluded, with_video, 
         if not (out_dir / s.name).is_file() or not side.is_file():
             continue
         d = json.loads(side.read_text())
-        files.append({"file": s.name, "unit": s.unit, "records": d["records"]})
+        files.append({"file": s.name, "unit": s.unit, "records": d["records"], "sha256": d.get("sha256")})
         total += d["records"]
         utterances += d["utterances"]
         per_label.update(d["per_label"])
@@ -332,7 +334,37 @@ def build_manifest(cfg, out_dir, shards, names, problems, excluded, with_video, 
         "skipped": skipped,
         "shards": files,
         "complete": len(files) == len(shards),
+        "digest": records_digest(files),
+        "versions": feature_versions(),
     }
+
+
+def records_digest(files: list[dict[str, Any]]) -> str | None:
+    """One SHA-256 over the shards' record digests, in shard order: equal digests, equal records.
+
+    None where a shard was written before shards were hashed (its summary has no ``sha256``).
+    """
+    if not files or any(not f.get("sha256") for f in files):
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f['file']}\t{f['sha256']}\n".encode())
+    return h.hexdigest()
+
+
+def feature_versions() -> dict[str, str]:
+    """Versions of the libraries the features depend on (a records folder may be compared across machines)."""
+    from importlib import metadata
+
+    from emotf import __version__
+
+    out = {"emotf": __version__, "python": platform.python_version()}
+    for dist in ("numpy", "scipy", "librosa", "soundfile", "noisereduce", "opencv-python-headless", "opencv-python"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
 
 
 # --------------------------------------------------------------------------- CLI

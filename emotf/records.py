@@ -8,6 +8,7 @@ speaker-independent split selects whole files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ def serialize_example(ex: dict[str, Any]) -> bytes:
     for key in FLOAT_KEYS:
         feats[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(ex.get(key, 0.0))]))
     feats[VIDEO] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[ex["video"]] if ex.get("video") else []))
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+    # deterministic: map entries in key order, so equal records are equal bytes (the records digest relies on it)
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString(deterministic=True)
 
 
 def _int(v: int) -> tf.train.Feature:
@@ -140,11 +142,17 @@ class ShardWriter:
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self._writer = tf.io.TFRecordWriter(str(self.tmp))
+        self._hash = hashlib.sha256()
         self.count = 0
 
     def write(self, record: bytes) -> None:
         self._writer.write(record)
+        self._hash.update(len(record).to_bytes(8, "little") + record)
         self.count += 1
+
+    def digest(self) -> str:
+        """SHA-256 of the records written so far, in order (of the examples' bytes, not the file framing)."""
+        return self._hash.hexdigest()
 
     def commit(self) -> None:
         self._writer.flush()

@@ -45,6 +45,8 @@ from emotf.preprocess import records_folder
 log = logging.getLogger("emotf")
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
+SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds")
+SEEDS = (0, 1, 2)  # the seed study's seeds; 0 is emotf.fit's default
 # EmoDB's and RAVDESS's median speech levels differ by 19.5 dB (-17.1 against -36.6 dBFS, both measured with
 # python -m emotf.preprocess --measure-level); the gain brings EmoDB's images to RAVDESS's level.
 EMODB_GAIN = f"records/emodb/{records_folder('ds2', gain_db=-19.5)}"
@@ -66,7 +68,7 @@ class Cell:
     """One row of a results table: an architecture trained on one records variant and class set, over folds.
 
     Attributes:
-        section: the table the row belongs to ("grid", "variants", "level", "tuned", "av").
+        section: the table the row belongs to ("grid", "variants", "level", "tuned", "av", "seeds").
         arch: ``emotf.fit --arch``.
         classes: ``--classes`` ("all", "4" or "3").
         corpus, variant: the records, ``records/<corpus>/<variant>``.
@@ -145,6 +147,10 @@ def _grid() -> tuple[Cell, ...]:
         Cell("grid", "cnn", "3", folds=(0,)), Cell("grid", "cnn_lstm", "3", folds=(0,)),
         # The search's best configuration against the defaults (the grid's cnn_rnn row), same folds.
         Cell("tuned", "cnn_rnn", "4", folds=(0, 1, 2), args=("--hparams", TUNED_HPARAMS), tag="tuned"),
+        # How far one fold's numbers move with the seed alone (weights, shuffles): the yardstick for
+        # differences between rows measured on one or two folds. Seed 0 is the grid's or variants' run.
+        *(Cell("seeds", "cnn_rnn", "4", variant=v, folds=(0,), args=("--seed", str(s)), tag=f"seed{s}")
+          for v in ("ds2", "ds3") for s in SEEDS[1:]),
     )
 
 
@@ -440,6 +446,31 @@ def _tuned_table(plan: Sequence[Cell], root: Path, recorded: Sequence[dict[str, 
     return _table(rows, recorded, ("configuration",))
 
 
+def _seeds_table(plan: Sequence[Cell], root: Path) -> str:
+    """One row per (arch, classes, variant, fold) of the seed study: the test UA under each seed.
+
+    Seed 0 is the run of the same fold in the grid or variants table (``emotf.fit``'s default seed).
+    """
+    rows = []
+    study = [c for c in plan if c.section == "seeds"]
+    for key in dict.fromkeys((c.arch, c.classes, c.variant, f) for c in study for f in c.folds):
+        arch, classes, variant, fold = key
+        base = next(c for c in plan if c.section in ("grid", "variants") and (c.arch, c.classes, c.variant) ==
+                    (arch, classes, variant) and not c.tag)
+        cells = [base] + [c for c in study if (c.arch, c.classes, c.variant) == (arch, classes, variant)]
+        runs = [(c, read_run(root / c.out(fold)) or read_run(root / ledger_path(c.out(fold)))) for c in cells]
+        runs = [(c, r) for c, r in runs if r is not None]
+        seeds = [c.args[c.args.index("--seed") + 1] if "--seed" in c.args else "0" for c, _ in runs]
+        ua = [r.metrics["test"]["ua"] for _, r in runs]
+        rows.append({"variant": variant, "classes": CLASS_LABEL[classes], "arch": arch, "fold": fold,
+                     "seeds": " ".join(seeds) or "none yet", "test UA per seed": " ".join(f"{u:.3f}" for u in ua),
+                     "test UA": mean_std(ua) if ua else "",
+                     "spread (max − min)": f"{max(ua) - min(ua):.3f}" if len(ua) > 1 else "",
+                     "val UA per seed": " ".join(f"{r.metrics['validation']['ua']:.3f}" for _, r in runs),
+                     "selected epoch": " ".join(str(r.metrics["selected_epoch"]) for _, r in runs)})
+    return markdown_table(rows)
+
+
 def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict[str, str] | None:
     """The recorded row of the cell in its own section's table, if any."""
     if cell.section == "tuned":
@@ -460,7 +491,7 @@ def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[P
     out_dir.mkdir(parents=True, exist_ok=True)
     recorded = read_recorded(root)
     written = []
-    for c in plan:
+    for c in (c for c in plan if c.section != "seeds"):  # a seed's run is one fold of a row that has its figure
         res = cell_results(c, root)
         old = _recorded_for(c, recorded)
         if not res or (old is not None and not _covers({"folds": ",".join(str(r.fold) for r in res)}, old)):
@@ -477,7 +508,7 @@ def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[P
 
 def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str]:
     """The generated blocks of docs/results.md, by name."""
-    by = {s: [c for c in plan if c.section == s] for s in ("grid", "variants", "level", "tuned", "av")}
+    by = {s: [c for c in plan if c.section == s] for s in SECTIONS}
     grid_ds2 = [c for c in by["grid"] if c.variant == "ds2"]
     recorded = read_recorded(root)
 
@@ -499,6 +530,8 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
                     for c in plan for r in c.cross),
         "tuned": _tuned_table(plan, root, recorded.get("tuned", ())) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
         "av": _grid_table(by["av"], root, recorded=recorded.get("av", ())) + "\n\nCommands:\n\n" + _commands(by["av"]),
+        "seeds": _seeds_table(plan, root) + "\n\nCommands (seed 0 is the grid's or variants' run of the fold):\n\n"
+        + _commands(by["seeds"]),
     }
 
 
@@ -523,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("plan", "run"):
         s = sub.add_parser(name)
         s.add_argument("--section", action="append", default=[],
-                       choices=["grid", "variants", "level", "tuned", "av"])
+                       choices=SECTIONS)
         s.add_argument("--arch", action="append", default=[], help="only these architectures' rows")
         s.add_argument("--classes", action="append", default=[], choices=list(CLASS_LABEL),
                        help="only the rows of these class sets")

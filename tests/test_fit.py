@@ -61,6 +61,10 @@ def test_cnn_rnn_learns_and_writes_every_output(cnn_rnn_run):
     cfg = json.loads((cnn_rnn_run / "config.json").read_text())
     assert cfg["config"]["weight_decay"] == 0.01 and cfg["runtime"]["jit_compile"] is True
     assert cfg["runtime"]["policy"] == "float32"
+    # which records (their digest) and which machine made the run: both decide its numbers
+    manifest = json.loads((Path(cfg["records"]["root"]) / "manifest.json").read_text())
+    assert cfg["records"]["digest"] == manifest["digest"] and len(manifest["digest"]) == 64
+    assert cfg["versions"]["cpu"] and cfg["versions"]["numpy"]
     split = cfg["split"]
     assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
     assert m["selected_epoch"] == 1 + max(range(10), key=lambda e: (history[e]["val_ua"], -e))

@@ -142,6 +142,10 @@ def test_killed_run_resumes_without_duplicates_or_losses(synth_iemocap, tmp_path
     assert _keys(target) == _keys(ref / "iemocap" / "ds4")
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["complete"] and manifest["shards_resumed"] == len(done)
+    # the same records, byte for byte, whether written in one go or resumed after a kill
+    ref_manifest = json.loads((ref / "iemocap" / "ds4" / "manifest.json").read_text())
+    assert manifest["digest"] and manifest["digest"] == ref_manifest["digest"]
+    assert manifest["versions"]["librosa"] and manifest["versions"]["noisereduce"]
 
 
 def test_cli_embedded_default_says_so(tmp_path):
@@ -214,6 +218,12 @@ def test_records_made_before_a_config_field_existed_still_resume(synth_iemocap, 
         del fp["config"]["audio"][key]
     (out / "config.json").write_text(json.dumps(fp))
     assert preprocess.run(cfg, out, workers=1, progress=False)["shards_resumed"] == len(m["shards"])
+    side = out / ".shards" / f"{m['shards'][0]['file']}.json"
+    old_side = json.loads(side.read_text())
+    del old_side["sha256"]  # a shard written before shards were hashed
+    side.write_text(json.dumps(old_side))
+    m2 = preprocess.run(cfg, out, workers=1, progress=False)
+    assert m2["complete"] and m2["digest"] is None and m["digest"]  # unknown, never a wrong digest
     with pytest.raises(preprocess.PreprocessError, match="another configuration"):
         preprocess.run(_cfg(root, variant="ds1", video="off", audio=AudioConfig(gain_db=-6)), out, workers=1,
                        progress=False)

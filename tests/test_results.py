@@ -118,6 +118,23 @@ def test_level_rows_follow_the_grid_row_they_compare_with(tmp_path):
     assert results.eval_stem("records/emodb/ds2-gain-19.5") == "emodb-ds2-gain-19.5-all"
 
 
+def test_seed_rows_put_each_seed_of_a_fold_beside_the_default_seed_s_run(tmp_path):
+    base = Cell("variants", "cnn_rnn", variant="ds3", folds=(0, 1))
+    seeds = [Cell("seeds", "cnn_rnn", variant="ds3", folds=(0,), args=("--seed", str(s)), tag=f"seed{s}")
+             for s in (1, 2)]
+    assert seeds[0].out(0) == "runs/ravdess-ds3-c4-f0/cnn_rnn-seed1"
+    assert seeds[1].fit_argv(0)[seeds[1].fit_argv(0).index("--seed") + 1] == "2"
+    _fake_run(tmp_path, base, 0, 0.50)
+    _fake_run(tmp_path, base, 1, 0.90)  # another fold: not part of fold 0's spread
+    _fake_run(tmp_path, seeds[0], 0, 0.62)
+    blocks = results.tables([base, *seeds], tmp_path)
+    row = next(ln for ln in blocks["seeds"].splitlines() if ln.startswith("| ds3"))
+    assert "| 0 | 0 1 | 0.500 0.620 | 0.560 ± 0.085 | 0.120 |" in row  # seed 2 not run yet: left out, not zero
+    assert "--seed 2 --out runs/ravdess-ds3-c4-fF/cnn_rnn-seed2" in blocks["seeds"]
+    # a seed's run is a fold of a row that has its own figure
+    assert not any("seed" in p.name for p in results.confusion_figures([base, *seeds], tmp_path, tmp_path / "png"))
+
+
 def test_fill_replaces_only_named_blocks():
     text = "intro\n<!-- results:grid -->\nold\n<!-- /results:grid -->\nmiddle\n<!-- results:av -->\nx\n" \
            "<!-- /results:av -->\nend\n"
