@@ -145,7 +145,8 @@ def _grid() -> tuple[Cell, ...]:
         Cell("grid", "cnn", "4", folds=(0, 1)), Cell("grid", "cnn_lstm", "4", folds=(0, 1)),
         Cell("grid", "cnn", "all", folds=(0, 1)), Cell("grid", "cnn_lstm", "all", folds=(0, 1)),
         Cell("grid", "cnn", "3", folds=(0,)), Cell("grid", "cnn_lstm", "3", folds=(0,)),
-        # The search's best configuration against the defaults (the grid's cnn_rnn row), same folds.
+        # The search's best configuration against the defaults (the grid's cnn_rnn row), same folds. The search
+        # selected on fold 0's validation actors, who are fold 1's test actors: only fold 0 is a clean test.
         Cell("tuned", "cnn_rnn", "4", folds=(0, 1, 2), args=("--hparams", TUNED_HPARAMS), tag="tuned"),
         # How far one fold's numbers move with the seed alone (weights, shuffles): the yardstick for
         # differences between rows measured on one or two folds. Seed 0 is the grid's or variants' run.
