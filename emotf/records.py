@@ -147,7 +147,8 @@ class ShardWriter:
 
     def write(self, record: bytes) -> None:
         self._writer.write(record)
-        self._hash.update(len(record).to_bytes(8, "little") + record)
+        self._hash.update(len(record).to_bytes(8, "little"))
+        self._hash.update(record)
         self.count += 1
 
     def digest(self) -> str:

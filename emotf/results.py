@@ -337,9 +337,14 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def fold_result(cell: Cell, fold: int, root: Path = Path(".")) -> RunResult | None:
+    """One finished fold of the row, from ``runs/`` where it is there, else from the ledger; None if neither."""
+    return read_run(root / cell.out(fold)) or read_run(root / ledger_path(cell.out(fold)))
+
+
 def cell_results(cell: Cell, root: Path = Path(".")) -> list[RunResult]:
     """The row's finished folds, each from ``runs/`` where it is there, else from the ledger."""
-    found = (read_run(root / cell.out(f)) or read_run(root / ledger_path(cell.out(f))) for f in cell.folds)
+    found = (fold_result(cell, f, root) for f in cell.folds)
     return [r for r in found if r is not None]
 
 
@@ -459,7 +464,7 @@ def _seeds_table(plan: Sequence[Cell], root: Path) -> str:
         base = next(c for c in plan if c.section in ("grid", "variants") and (c.arch, c.classes, c.variant) ==
                     (arch, classes, variant) and not c.tag)
         cells = [base] + [c for c in study if (c.arch, c.classes, c.variant) == (arch, classes, variant)]
-        runs = [(c, read_run(root / c.out(fold)) or read_run(root / ledger_path(c.out(fold)))) for c in cells]
+        runs = [(c, fold_result(c, fold, root)) for c in cells]
         runs = [(c, r) for c, r in runs if r is not None]
         seeds = [c.args[c.args.index("--seed") + 1] if "--seed" in c.args else "0" for c, _ in runs]
         ua = [r.metrics["test"]["ua"] for _, r in runs]
