@@ -29,8 +29,8 @@ help:
 	@echo "make tfrecords      corpus -> records/<corpus>/<variant> (no CORPUS: the synthetic default)"
 	@echo "make fit           train ARCH on RECORDS (no RECORDS: the synthetic default) -> runs/..."
 	@echo "make tune          KerasTuner search of ARCH on RECORDS -> tuning/runs/..."
-	@echo "make results        train (resumably) what is missing of the results grid (emotf/results.py)"
-	@echo "make report         refresh the tables and confusion figures of docs/results.md from runs/"
+	@echo "make results        train (resumably) what is missing of the results grid (experiments/plan.py)"
+	@echo "make report         refresh the tables and confusion figures of docs/results.md (runs/, else the ledger)"
 	@echo "make bench          speed benchmarks: bench/{train,pipeline,latency,preprocess}.py -> bench/results/"
 
 install: $(VENV)/.installed
@@ -54,13 +54,13 @@ $(TFIO_VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 test-tfio: $(TFIO_VENV)/.installed
-	$(TFIO_VENV)/bin/python -m pytest tests/test_audio_tf.py tests/test_records.py tests/test_audio.py
+	$(TFIO_VENV)/bin/python -m pytest tests/test_tf_audio.py tests/test_records.py tests/test_audio.py
 
 lint: install
-	$(BIN)/ruff check emotf tuning tests bench
+	$(BIN)/ruff check emotf experiments tests bench
 
 format: install
-	$(BIN)/ruff format emotf tuning tests bench
+	$(BIN)/ruff format emotf experiments tests bench
 
 tfrecords: install
 	$(BIN)/python -m emotf.preprocess $(if $(CORPUS),--corpus $(CORPUS)) $(if $(DATA),--data $(DATA)) \
@@ -73,10 +73,10 @@ tune: install
 	$(BIN)/python -m emotf.tune --arch $(ARCH) $(if $(RECORDS),--records $(RECORDS)) $(ARGS)
 
 results: install
-	$(BIN)/python -m emotf.results run $(ARGS)
+	$(BIN)/python -m experiments.run $(ARGS)
 
 report: install
-	$(BIN)/python -m emotf.results report --write docs/results.md
+	$(BIN)/python -m experiments.report --write docs/results.md
 
 # The train step first: bench/pipeline.py compares against bench/results/train.json.
 bench: bench-train bench-pipeline bench-latency bench-preprocess

@@ -5,7 +5,7 @@
 For each architecture, the run folder ``RUNS_ROOT/<arch>`` (a trained model of
 ``python -m emotf.fit``) is used where it exists; otherwise a one-step run is
 made with ``emotf.fit`` (the weights do not change the latency). Each RAVDESS
-clip goes through ``emotf.predict.predict`` (decode, 3-s clips, spectrogram
+clip goes through ``emotf.serving.inference.predict`` (decode, 3-s clips, spectrogram
 images, model, mean of the clip probabilities, label) in one process with the
 model loaded once, as a service would run it; the features alone are timed
 too. The TFLite rows run the same features through the exported model
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from common import RAVDESS, RESULTS, ROOT, peak_rss_mb, print_table, ravdess_files, write_json
 
-ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn")
+ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn")  # the audio models (emotf.catalog.AUDIO_BRANCHES)
 
 
 def ensure_run(arch: str, runs_root: Path, records: Path, scratch: Path) -> Path:
@@ -46,9 +46,11 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 
 def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> list[dict]:
-    from emotf import export, predict, runs
+    from emotf.serving import exporter as export
+    from emotf.serving import inference as predict
+    from emotf.training.rundir import open_run
 
-    run = runs.open_run(run_dir)
+    run = open_run(run_dir)
     model = run.load_model()
     rows = []
     for f in files[:warmup]:
@@ -76,7 +78,7 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> l
         for i, f in enumerate(files):
             t0 = time.perf_counter()
             x, _ = predict.features(run, f)
-            label = names[int(runner([x["audio"].astype(np.float32)]).mean(axis=0).argmax())]
+            label = names[int(runner([x["audio"]]).mean(axis=0).argmax())]
             if i >= warmup:
                 times.append(1000 * (time.perf_counter() - t0))
                 same += label == labels[f]

@@ -3,8 +3,8 @@
     python bench/pipeline.py [--records records/ravdess/ds2] [--batches 40]
 
 Reads fold 0's training speakers (speaker-folds, as ``emotf.fit``) through
-``emotf.data.train_dataset`` exactly as training does (class-balanced
-resampling, seismic colouring, batching, prefetch), and times:
+``emotf.data.pipeline.train_dataset`` exactly as training does (class-balanced
+resampling, batching, prefetch; the colour map is the model's first layer), and times:
 
 - the first pass, which parses the TFRecords and fills the in-memory cache;
 - steady state, from the cache (every epoch after the first);
@@ -36,11 +36,13 @@ def _time(ds, batches: int) -> tuple[float, int]:
 
 
 def measure(records: str | Path, *, classes: str, batches: int, batch_size: int) -> list[dict]:
-    from emotf import data, splits
+    from emotf.data import pipeline as data
+    from emotf.data import splits
+    from emotf.records.folder import load_records
 
-    info = data.load_records(records)
-    split = splits.make_split(data.speaker_table(info), "speaker-folds", 0)
-    names = data.select_classes(info, classes)
+    info = load_records(records)
+    split = splits.make_split(info.speakers(), "speaker-folds", 0)
+    names = info.select_classes(classes)
     n_train = sum(info.count(split.train, names).values())
     first = max(1, -(-n_train // batch_size))  # one epoch of batches fills the cache
     rows = []
@@ -73,7 +75,9 @@ def measure(records: str | Path, *, classes: str, batches: int, batch_size: int)
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--records", default=str(ROOT / "records" / "ravdess" / "ds2"))
-    p.add_argument("--classes", default="all", choices=["all", "4", "3"])
+    from emotf.catalog import CLASS_CHOICES
+
+    p.add_argument("--classes", default="all", choices=CLASS_CHOICES)
     p.add_argument("--batches", type=int, default=40, help="batches timed in steady state")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--train-json", default=str(RESULTS / "train.json"), help="bench/train.py's results")

@@ -40,7 +40,7 @@ def tree_rss(proc: psutil.Process) -> int:
 
 def write_manifest(files: list[Path], scale: int, path: Path) -> int:
     """A CSV corpus listing every file ``scale`` times, each copy as its own speaker."""
-    from emotf.corpora import RAVDESS_CODES
+    from emotf.corpora.ravdess import CODES as RAVDESS_CODES
 
     rows = []
     for k in range(scale):
@@ -167,8 +167,8 @@ def main() -> int:
 
 def emotf_in_process(files: list[Path]) -> dict:
     """emotf's ds2 feature path (decode → 3-s clips → spectrogram images), in this process, like the reference."""
-    from emotf import audio
     from emotf.config import AudioConfig
+    from emotf.features import audio
 
     cfg = AudioConfig()
     t0 = time.time()

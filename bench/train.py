@@ -8,9 +8,9 @@ Each (arch, XLA, precision) runs in a fresh process (the dtype policy is
 global) that builds the model with its ``emotf.models`` builder, compiles it
 as ``emotf.fit`` does (AdamW, cross-entropy, WA/UA metrics), runs a warm-up
 step (tracing, XLA compilation) and then times ``--steps`` steps of
-``Model.fit`` over one repeated batch of 200x300x3 images (and 20x60x100x3
-frame stacks), so no input pipeline is in the figure (bench/pipeline.py
-measures that). Prints a table and writes JSON to bench/results/train.json.
+``Model.fit`` over one repeated batch of stored 200x300x1 uint8 spectrograms
+(and 20x60x100x3 uint8 frame stacks), as the records hold them, so no input
+pipeline is in the figure (bench/pipeline.py measures that). Prints a table and writes JSON to bench/results/train.json.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import time
 
 from common import RESULTS, peak_rss_mb, print_table, write_json
 
-ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn", "video_3dcnn", "av")
-SHAPES = {"audio": (200, 300, 3), "video": (20, 60, 100, 3)}
+SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
 
 
 def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_precision: str,
@@ -34,18 +33,20 @@ def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_p
     import numpy as np
     import tensorflow as tf
 
-    from emotf import models, runtime
-    from emotf.training import compile_classifier
+    from emotf import models
+    from emotf.catalog import ARCHS
+    from emotf.training import runtime
+    from emotf.training.objectives import compile_classifier
 
     rt = runtime.configure(mixed_precision=mixed_precision, jit_compile=jit_compile)
-    modality = models.MODALITIES[arch]
+    modality = ARCHS[arch].modality
     shape = SHAPES if modality == "av" else SHAPES[modality]
     model = models.get_builder(arch)(shape, num_classes)
     compile_classifier(model, num_classes=num_classes, lr=1e-4, weight_decay=0.01, jit_compile=rt.jit_compile)
     rng = np.random.default_rng(0)
 
     def batch(s):
-        return rng.uniform(0, 1, (batch_size, *s)).astype(np.float32)
+        return rng.integers(0, 256, (batch_size, *s), dtype=np.uint8)
 
     x = {k: batch(s) for k, s in SHAPES.items()} if modality == "av" else batch(shape)
     y = rng.integers(0, num_classes, batch_size).astype(np.int32)
@@ -64,7 +65,9 @@ def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_p
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    from emotf.catalog import ARCHS
+
+    p.add_argument("--archs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up step")
     p.add_argument("--jit-compile", nargs="+", default=["auto"], choices=["auto", "on", "off"])

@@ -1,8 +1,11 @@
-"""Frozen configuration dataclasses for preprocessing.
+"""Frozen configuration dataclasses: preprocessing (audio, video) and training.
 
 Every derived quantity (samples per window, frequency bins of the kept band, ...)
 is computed here from the few numbers a user may change, so that the writer, the
-parser and the prediction path can never disagree.
+parser and the prediction path can never disagree. Every ``TrainConfig`` field
+carries its command-line help (and choices) in its metadata: ``emotf.cli``
+generates the flags of ``python -m emotf.fit`` and ``python -m emotf.tune``
+from them, so the two commands cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,16 +14,17 @@ import dataclasses
 import math
 from typing import Any
 
-SCHEMA_VERSION = 1
+from emotf.catalog import (
+    ARCHS,
+    AUDIO_BRANCHES,
+    AUGMENTATIONS,
+    CLASS_CHOICES,
+    COLORMAPS,
+    SPLIT_SCHEMES,
+    VARIANTS,
+)
 
-# The paper's data segmentations (Table 1): whole utterance vs 3-s clips, each
-# without or with noise cleanup.
-VARIANTS = {
-    "ds1": {"segment": "utterance", "cleanup": False},
-    "ds2": {"segment": "clips", "cleanup": False},
-    "ds3": {"segment": "utterance", "cleanup": True},
-    "ds4": {"segment": "clips", "cleanup": True},
-}
+SCHEMA_VERSION = 1
 
 
 def _check(condition: bool, message: str) -> None:
@@ -136,7 +140,7 @@ class PreprocessConfig:
 
     def __post_init__(self):
         _check(self.variant in VARIANTS, f"variant must be one of {sorted(VARIANTS)}. Received: {self.variant}")
-        _check(self.classes in ("4", "3", "all"), f"classes must be '4', '3' or 'all'. Received: {self.classes}")
+        _check(self.classes in CLASS_CHOICES, f"classes must be one of {CLASS_CHOICES}. Received: {self.classes}")
         _check(self.video in ("auto", "on", "off"), f"video must be auto, on or off. Received: {self.video}")
         _check(self.shard_size >= 1, f"shard_size must be >= 1. Received: {self.shard_size}")
 
@@ -168,74 +172,82 @@ class PreprocessConfig:
 
 # --------------------------------------------------------------------------- training
 
-# The reference's epochs per architecture (reference-implementation.md §7).
-PAPER_EPOCHS = {"cnn": 50, "cnn_rnn": 50, "cnn_lstm": 20, "crnn": 50, "video_3dcnn": 15, "av": 15}
-TRAIN_ARCHS = tuple(PAPER_EPOCHS)
+def option(default: Any, help: str, choices: tuple | None = None, **extra) -> Any:
+    """A config field and its command-line flag (``--field-name``): help text and choices (`emotf.cli`)."""
+    meta = {"help": help, **({"choices": tuple(choices)} if choices else {}), **extra}
+    if isinstance(default, dict | list | tuple):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training run (``python -m emotf.fit``); every CLI flag is a field.
+    """One training run (``python -m emotf.fit``) or search (``python -m emotf.tune``); every field is a flag.
 
     Defaults are the paper's settings: AdamW with lr 1e-4 and weight decay
     0.01, batch 64, ImageNet normalisation, class-balanced resampling of the
     training portion, 5 epochs of contrastive pre-training (margin 1) before
     the ``av`` model. ``model`` holds extra builder arguments (widths,
-    dropouts), e.g. from a KerasTuner ``best_hparams.json``.
+    dropouts), e.g. from a KerasTuner ``best_hparams.json`` (``--hparams``).
     """
 
-    arch: str = "cnn_rnn"
-    records: str = ""
-    out: str = ""
-    classes: str = "all"  # "all" (every class of the records), "4" or "3" (the paper's sets)
-    split: str = "auto"
-    fold: int = 0
-    folds: int = 6
-    val: str = "speaker"  # loso: hold out one speaker or a whole session for validation
-    epochs: int = 0  # 0: the paper's number for the architecture (PAPER_EPOCHS)
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    pretrain_epochs: int = 5  # av only; 0 skips contrastive pre-training
-    margin: float = 1.0
-    hard_fraction: float = 0.75
-    super_hard_fraction: float = 0.25
-    audio_arch: str = "cnn_rnn"  # av only: which audio model is the audio branch
-    balance: str = "resample"
-    augment: tuple[str, ...] = ()
-    colormap: str = "seismic"
-    cache: str = "auto"
-    patience: int = 0  # early stopping on validation UA; 0: off
-    select: str = "best"  # "best" (validation UA) or "last" epoch
-    max_steps_per_epoch: int = 0  # 0: the whole training portion per epoch
-    mixed_precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on CPU
-    jit_compile: str = "auto"  # auto: XLA unless a tf.distribute strategy is used
-    strategy: str = "default"  # default, mirrored, multiworker
-    logical_cpus: int = 0  # split the CPU into this many logical devices (mirrored on a CPU)
-    seed: int = 0
-    model: dict = dataclasses.field(default_factory=dict)
+    arch: str = option("cnn_rnn", "architecture", tuple(ARCHS))
+    records: str = option("", "records folder (make tfrecords); empty: the embedded synthetic corpus, preprocessed "
+                             "on first use")
+    out: str = option("", "output folder (default: see the description above)")
+    classes: str = option("all", "'all' (every class of the records) or the paper's set of 4 or 3", CLASS_CHOICES)
+    split: str = option("auto", "speaker-independent split scheme (docs/training.md)", SPLIT_SCHEMES)
+    fold: int = option(0, "test fold, 0-based")
+    folds: int = option(6, "number of speaker folds (speaker-folds)")
+    val: str = option("speaker", "loso: hold out one speaker or a whole session for validation",
+                     ("speaker", "session"))
+    epochs: int = option(0, "0: the paper's epochs for the arch")
+    batch_size: int = option(64, "global batch size")
+    lr: float = option(1e-4, "learning rate (AdamW)")
+    weight_decay: float = option(0.01, "decoupled weight decay (AdamW)")
+    pretrain_epochs: int = option(5, "av: epochs of contrastive pre-training (0: none)")
+    margin: float = option(1.0, "av: contrastive margin")
+    hard_fraction: float = option(0.75, "av: share of each batch paired with another emotion's video")
+    super_hard_fraction: float = option(0.25, "av: share of each batch paired with another clip of its emotion")
+    audio_arch: str = option("cnn_rnn", "av: the audio branch", AUDIO_BRANCHES)
+    balance: str = option("resample", "training stream: class-balanced resampling or none", ("resample", "none"))
+    augment: tuple[str, ...] = option((), f"comma list of {','.join(AUGMENTATIONS)} (training only); none: off",
+                                     list_of=AUGMENTATIONS)
+    colormap: str = option("seismic", "how the model colours the dB spectrogram", COLORMAPS)
+    cache: str = option("auto", "keep the records in memory: auto (where they fit), memory, off",
+                       ("auto", "memory", "off"))
+    patience: int = option(0, "early stopping on validation UA after this many epochs without progress (0: off)")
+    select: str = option("best", "keep the epoch of best validation UA, or the last", ("best", "last"))
+    max_steps_per_epoch: int = option(0, "cap on the training steps of an epoch (0: the whole training portion)")
+    mixed_precision: str = option("auto", "auto: mixed_float16 on a GPU, float32 on a CPU", ("auto", "on", "off"))
+    jit_compile: str = option("auto", "XLA: auto is on for one device in training, off in searches (docs/tuning.md)",
+                             ("auto", "on", "off"))
+    strategy: str = option("default", "tf.distribute strategy", ("default", "mirrored", "multiworker"))
+    logical_cpus: int = option(0, "split the CPU into this many logical devices (mirrored on a CPU)")
+    seed: int = option(0, "seed of weights, shuffles, resampling and augmentation")
+    model: dict = option({}, "builder arguments (widths, dropouts); set by --hparams", cli=False)
 
     def __post_init__(self):
-        _check(self.arch in TRAIN_ARCHS, f"arch must be one of {list(TRAIN_ARCHS)}. Received: {self.arch!r}")
-        _check(self.classes in ("4", "3", "all"), f"classes must be '4', '3' or 'all'. Received: {self.classes!r}")
-        _check(self.val in ("speaker", "session"), f"val must be speaker or session. Received: {self.val!r}")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            _check(choices is None or getattr(self, f.name) in choices,
+                   f"{f.name} must be one of {list(choices or ())}. Received: {getattr(self, f.name)!r}")
+        bad = [a for a in self.augment if a not in AUGMENTATIONS]
+        _check(not bad, f"augment takes {list(AUGMENTATIONS)}. Received: {bad}")
         _check(self.epochs >= 0 and self.pretrain_epochs >= 0, "epochs must be >= 0")
         _check(self.batch_size >= 1, f"batch_size must be >= 1. Received: {self.batch_size}")
         _check(self.lr > 0, f"lr must be positive. Received: {self.lr}")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0. Received: {self.weight_decay}")
         _check(self.margin > 0, f"margin must be positive. Received: {self.margin}")
         _check(0 <= self.hard_fraction <= 1 and 0 <= self.super_hard_fraction <= 1, "pair fractions lie in [0, 1]")
-        _check(self.select in ("best", "last"), f"select must be best or last. Received: {self.select!r}")
-        _check(self.mixed_precision in ("auto", "on", "off"),
-               f"mixed_precision must be auto, on or off. Received: {self.mixed_precision!r}")
-        _check(self.jit_compile in ("auto", "on", "off"),
-               f"jit_compile must be auto, on or off. Received: {self.jit_compile!r}")
-        _check(self.strategy in ("default", "mirrored", "multiworker"),
-               f"strategy must be default, mirrored or multiworker. Received: {self.strategy!r}")
 
     @property
     def num_epochs(self) -> int:
-        return self.epochs or PAPER_EPOCHS[self.arch]
+        return self.epochs or ARCHS[self.arch].paper_epochs
+
+    @property
+    def modality(self) -> str:
+        return ARCHS[self.arch].modality
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -2,153 +2,34 @@
 
     python -m emotf.export runs/cnn_rnn-... --format tflite
 
-``saved_model`` writes ``RUN/export/saved_model`` (``Model.export``, a
-``serve`` signature taking the spectrogram image batch). ``tflite`` converts
-that SavedModel to ``RUN/export/model.tflite`` (``--quantize`` for dynamic-range
-int8 weights). Both are checked against the Keras model on a probe input
-before the command reports success.
+The exported model takes what records store: the (n, H, W, 1) uint8
+spectrogram (and, for video models, the (n, frames, H, W, 3) uint8 face
+stacks); the colour map is inside it. Each export is checked against the
+Keras model on a probe batch before the command reports success. The work is
+`emotf.serving.exporter.export`.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-import shutil
 import sys
-from pathlib import Path
 
-import numpy as np
-
-log = logging.getLogger("emotf")
-
-
-def _probe(model, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    inputs = model.inputs
-    arrays = [rng.uniform(0, 1, (2, *t.shape[1:])).astype(np.float32) for t in inputs]
-    return arrays
-
-
-def export(run_dir: str | Path, fmt: str = "saved_model", *, out: str | Path | None = None,
-           quantize: bool = False) -> dict:
-    """Export the run's model; returns {"path", "max_abs_diff"} against Keras on a probe batch."""
-    import tensorflow as tf
-
-    from emotf import runs
-
-    run = runs.open_run(run_dir)
-    model = run.load_model()
-    out = Path(out or run.path / "export")
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / "saved_model"
-    model.export(str(saved), format="tf_saved_model", verbose=False)
-    probe = _probe(model)
-    feed = probe[0] if len(probe) == 1 else {t.name: a for t, a in zip(model.inputs, probe, strict=True)}
-    want = np.asarray(model.predict(feed, verbose=0))
-    if fmt == "saved_model":
-        served = tf.saved_model.load(str(saved))
-        got = served.serve(*[tf.constant(a) for a in probe]) if len(probe) == 1 else served.serve(
-            {k: tf.constant(v) for k, v in feed.items()})
-        return {"path": str(saved), "max_abs_diff": float(np.abs(np.asarray(got) - want).max())}
-    if fmt != "tflite":
-        raise ValueError(f"format must be saved_model or tflite. Received: {fmt!r}")
-    path = out / ("model_int8.tflite" if quantize else "model.tflite")
-    unrolled = False
-    try:
-        blob = _convert(saved, quantize)
-    except Exception as e:  # a recurrent loop over real time (crnn) that TFLite builtins cannot lower
-        log.info("TFLite cannot lower the recurrent loop (%s); exporting an unrolled copy",
-                 str(e).strip().splitlines()[-1][:100])
-        unrolled_saved = out / "saved_model_unrolled"
-        unrolled_copy(model).export(str(unrolled_saved), format="tf_saved_model", verbose=False)
-        blob, unrolled = _convert(unrolled_saved, quantize), True
-        shutil.rmtree(unrolled_saved, ignore_errors=True)
-    path.write_bytes(blob)
-    got = run_tflite(path, probe)
-    return {"path": str(path), "max_abs_diff": float(np.abs(got - want).max()), "bytes": path.stat().st_size,
-            "unrolled": unrolled}
-
-
-def _convert(saved: Path, quantize: bool) -> bytes:
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    if quantize:
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    return conv.convert()
-
-
-def unrolled_copy(model):
-    """The same model with every recurrent layer unrolled (same weights, same outputs, no loop)."""
-
-    def unroll(node):
-        if isinstance(node, dict):
-            if node.get("class_name") in ("SimpleRNN", "LSTM", "GRU") and isinstance(node.get("config"), dict):
-                node["config"]["unroll"] = True
-            for v in node.values():
-                unroll(v)
-        elif isinstance(node, list):
-            for v in node:
-                unroll(v)
-
-    config = model.get_config()
-    unroll(config)
-    copy = model.__class__.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-class TFLiteRunner:
-    """A loaded .tflite model that classifies a batch one sample at a time (its signature has batch 1
-    or a dynamic batch); the interpreter is built once and re-allocated only when the input shape changes."""
-
-    def __init__(self, path: str | Path):
-        import tensorflow as tf
-
-        self.interp = tf.lite.Interpreter(model_path=str(path))
-        self.inputs = sorted(self.interp.get_input_details(), key=lambda d: d["name"])
-        self.output = self.interp.get_output_details()[0]["index"]
-        self._shapes: list[tuple[int, ...]] = []
-
-    def __call__(self, arrays: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities (n, classes) of ``arrays`` (one array per model input, sharing n)."""
-        # Two inputs (audio, video) are told apart by rank, as the input names sort (audio < video).
-        arrays = sorted(arrays, key=lambda a: a.ndim) if len(arrays) > 1 else arrays
-        shapes = [(1, *a.shape[1:]) for a in arrays]
-        if shapes != self._shapes:
-            for d, shape in zip(self.inputs, shapes, strict=True):
-                self.interp.resize_tensor_input(d["index"], shape)
-            self.interp.allocate_tensors()
-            self._shapes = shapes
-        outs = []
-        for i in range(arrays[0].shape[0]):
-            for d, a in zip(self.inputs, arrays, strict=True):
-                self.interp.set_tensor(d["index"], a[i:i + 1])
-            self.interp.invoke()
-            outs.append(self.interp.get_tensor(self.output))
-        return np.concatenate(outs)
-
-
-def run_tflite(path: str | Path, arrays: list[np.ndarray]) -> np.ndarray:
-    """Run a .tflite model on a batch, one sample at a time."""
-    return TFLiteRunner(path)(arrays)
+from emotf import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m emotf.export", description=__doc__.split("\n\n")[0])
+    p = cli.parser("python -m emotf.export", __doc__)
     p.add_argument("run", help="run folder of python -m emotf.fit")
     p.add_argument("--format", default="saved_model", choices=["saved_model", "tflite"])
     p.add_argument("--out", default="", help="folder (default RUN/export)")
     p.add_argument("--quantize", action="store_true", help="tflite: dynamic-range int8 weights")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli.setup_logging()
+    from emotf.serving.exporter import export
+
     try:
         res = export(args.run, args.format, out=args.out or None, quantize=args.quantize)
-    except (ValueError, FileNotFoundError) as e:
-        log.error("error: %s", e)
-        return 2
+    except cli.USER_ERRORS as e:
+        return cli.fail(e)
     extra = "; recurrent layers unrolled" if res.get("unrolled") else ""
     print(f"wrote {res['path']} (max |difference| from Keras on a probe batch: {res['max_abs_diff']:.2e}){extra}")
     return 0

@@ -26,7 +26,7 @@ def seed():
 @pytest.fixture(scope="session")
 def synth_iemocap(tmp_path_factory):
     """A tiny IEMOCAP-layout corpus: 2 sessions x 1 dialog x 4 utterances (8 utterances, 4 speakers)."""
-    from emotf import synth
+    from emotf.corpora import synthetic as synth
 
     root = tmp_path_factory.mktemp("iemocap")
     index = synth.generate_iemocap(root, synth.IemocapSpec(sessions=2, dialogs=1, utterances=4, max_s=6.5, seed=1))
@@ -36,7 +36,7 @@ def synth_iemocap(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synth_ravdess(tmp_path_factory):
     """A tiny RAVDESS-layout corpus with video: 2 actors x 3 emotions (wav + video-only mp4)."""
-    from emotf import synth
+    from emotf.corpora import synthetic as synth
 
     root = tmp_path_factory.mktemp("ravdess")
     index = synth.generate_ravdess(root, actors=2, emotions=["neutral", "happy", "angry"], statements=1, seed=2)
@@ -63,7 +63,8 @@ def tiny_records(tmp_path_factory):
     6 actors x 4 emotions (neutral, happy, sad, angry) x 2 statements: 84 whole
     utterances (DS1), spectrograms 48x72, face stacks 10x48x48.
     """
-    from emotf import preprocess, synth
+    from emotf import preprocess
+    from emotf.corpora import synthetic as synth
 
     root = tmp_path_factory.mktemp("tiny")
     synth.generate_ravdess(root / "corpus", actors=6, emotions=["neutral", "happy", "sad", "angry"], statements=2,

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from conftest import shared, tone, write_wav
 
-from emotf import audio
 from emotf.config import AudioConfig
+from emotf.features import audio
 
 CFG = AudioConfig()
 
@@ -103,13 +103,6 @@ def test_noise_cleanup_lowers_the_noise_and_keeps_the_voice():
     assert clean[24000:40000].std() > 0.5 * x[24000:40000].std()  # weak high harmonics near the floor are gated
     imgs = audio.utterance_images(noisy, CFG, mode="clips", clean=True, key="k")
     assert len(imgs) == 1 and imgs[0][0].shape == (200, 300)
-
-
-def test_seismic_lut_matches_matplotlib():
-    mpl = pytest.importorskip("matplotlib")
-    ref = mpl.colormaps["seismic"](np.arange(256))[:, :3]
-    assert np.abs(audio.seismic_lut() - ref).max() < 1.5 / 255
-    assert audio.seismic_lut()[128] == pytest.approx([1, 1, 1], abs=0.01)  # 0 dB is white
 
 
 # --------------------------------------------------------------------------- loading and bad input

@@ -18,14 +18,14 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import keras
     from emotf import models
-    from emotf.losses import ContrastiveLoss
-    from emotf.metrics import UnweightedAccuracy
+    from emotf.models.losses import ContrastiveLoss
+    from emotf.evaluation.metrics import UnweightedAccuracy
     assert keras.backend.backend() == "jax", keras.backend.backend()
     out = {}
     rng = np.random.default_rng(0)
-    spec, video = (48, 72, 3), (10, 48, 48, 3)
+    spec, video = (48, 72, 1), (10, 48, 48, 3)
     tiny = {"filters": (4, 6, 8), "kernels": ((5, 5), (3, 3), (3, 3)), "fc_units": 8, "rnn_units": 8}
-    x = rng.random((4, *spec)).astype("float32")
+    x = rng.integers(0, 256, (4, *spec), dtype=np.uint8)
     y = np.array([0, 1, 2, 1])
     for arch in ("cnn_rnn", "crnn", "cnn_lstm"):
         m = models.get_builder(arch)(spec, 3, **tiny)
@@ -37,7 +37,7 @@ SCRIPT = textwrap.dedent("""
                                 video_kwargs={"filters": (4, 4, 4, 4), "fc_units": 16})
     s = models.build_siamese({"audio": spec, "video": video}, encoders=enc)
     s.compile(optimizer="adam", loss=ContrastiveLoss(1.0))
-    xs = {"audio": x, "video": rng.random((4, *video)).astype("float32"),
+    xs = {"audio": x, "video": rng.integers(0, 256, (4, *video), dtype=np.uint8),
           "partner": np.array([[0, 1, 2], [1, 2, 3], [2, 3, 0], [3, 0, 1]], "int32")}
     out["siamese"] = float(s.train_on_batch(xs, np.tile([[1.0, 0.0, 0.0]], (4, 1)).astype("float32")))
     tf_model = keras.saving.load_model(sys.argv[1])  # saved under TensorFlow
@@ -52,9 +52,9 @@ def test_models_train_and_reload_under_jax(tmp_path):
 
     from emotf import models
 
-    m = models.build_cnn_rnn((48, 72, 3), 3, filters=(4, 6, 8), kernels=((5, 5), (3, 3), (3, 3)), fc_units=8,
+    m = models.build_cnn_rnn((48, 72, 1), 3, filters=(4, 6, 8), kernels=((5, 5), (3, 3), (3, 3)), fc_units=8,
                              rnn_units=8)
-    x = np.random.default_rng(1).random((2, 48, 72, 3)).astype("float32")
+    x = np.random.default_rng(1).integers(0, 256, (2, 48, 72, 1), dtype=np.uint8)
     m.save(tmp_path / "tf.keras")
     np.save(tmp_path / "x.npy", x)
     want = np.asarray(m.predict(x, verbose=0))

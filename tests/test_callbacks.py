@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from emotf import callbacks  # noqa: E402
+from emotf.training import callbacks  # noqa: E402
 
 
 def _model(seed):

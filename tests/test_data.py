@@ -7,22 +7,25 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from emotf import data  # noqa: E402
+from emotf.data import pipeline as data  # noqa: E402
+from emotf.records.folder import load_records  # noqa: E402
 
 CLASSES = ("neutral", "happy", "sad", "angry")
 
 
 def test_records_info_and_speakers(tiny_records):
-    info = data.load_records(tiny_records)
+    info = load_records(tiny_records)
     assert info.present_classes == CLASSES
     assert info.with_video and info.spec_shape == (48, 72) and info.video_shape == (10, 48, 48)
-    spk = data.speaker_table(info)
+    spk = info.speakers()
     assert sorted(spk) == info.units and spk["Actor_01"]["gender"] == "M"
-    assert data.input_shapes(info, "av") == {"audio": (48, 72, 3), "video": (10, 48, 48, 3)}
+    # the models take the arrays as stored: one uint8 channel of dB levels, and RGB frames
+    assert info.input_shapes("av") == {"audio": (48, 72, 1), "video": (10, 48, 48, 3)}
+    assert info.select_classes("3") == ("sad", "angry", "neutral") and info.select_classes("all") == CLASSES
 
 
 def test_eval_dataset_reads_every_record_once_in_a_fixed_order(tiny_records):
-    info = data.load_records(tiny_records)
+    info = load_records(tiny_records)
     cfg = data.PipelineConfig(class_names=CLASSES, batch_size=5)
     units = info.units[:2]
 
@@ -34,12 +37,12 @@ def test_eval_dataset_reads_every_record_once_in_a_fixed_order(tiny_records):
     assert first == ids()
     assert len(first) == len(set(first)) == sum(info.count(units, CLASSES).values())
     x, y = next(iter(data.eval_dataset(info, units, cfg)))
-    assert x.shape == (5, 48, 72, 3) and x.dtype == tf.float32
-    assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+    assert x.shape == (5, 48, 72, 1) and x.dtype == tf.uint8  # the stored levels; the model colours them
+    assert int(tf.reduce_max(x)) > int(tf.reduce_min(x))
 
 
 def test_class_subset_filters_and_reindexes(tiny_records):
-    info = data.load_records(tiny_records)
+    info = load_records(tiny_records)
     cfg = data.PipelineConfig(class_names=("sad", "angry"), batch_size=64)
     ys, names = [], []
     for _, y, m in data.eval_dataset(info, info.units, cfg, with_meta=True):
@@ -50,7 +53,7 @@ def test_class_subset_filters_and_reindexes(tiny_records):
 
 
 def test_balanced_resampling_equalises_classes(tiny_records):
-    info = data.load_records(tiny_records)  # neutral has half as many records as the others
+    info = load_records(tiny_records)  # neutral has half as many records as the others
     cfg = data.PipelineConfig(class_names=CLASSES, batch_size=32, balance="resample", seed=3)
     counts = collections.Counter()
     for _, y in data.train_dataset(info, info.units, cfg).take(25):
@@ -65,7 +68,7 @@ def test_balanced_resampling_equalises_classes(tiny_records):
 
 
 def test_training_stream_is_seeded(tiny_records):
-    info = data.load_records(tiny_records)
+    info = load_records(tiny_records)
 
     def labels(seed):
         cfg = data.PipelineConfig(class_names=CLASSES, batch_size=8, seed=seed)
@@ -119,17 +122,18 @@ def test_pair_sampler_without_valid_partners_gives_zero_weight():
 
 
 def test_pretraining_batches(tiny_records):
-    info = data.load_records(tiny_records)
+    info = load_records(tiny_records)
     cfg = data.PipelineConfig(class_names=CLASSES, modality="av", batch_size=8)
     x, y, w = next(iter(data.train_dataset(info, info.units, cfg, pairs={"hard": 0.75, "super_hard": 0.25},
                                            drop_remainder=True)))
     assert set(x) == {"audio", "video", "partner"}
     assert x["video"].shape == (8, 10, 48, 48, 3) and x["partner"].shape == (8, 3) and y.shape == w.shape == (8, 3)
+    assert x["audio"].dtype == x["video"].dtype == tf.uint8
 
 
 def test_missing_or_unfinished_records_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
-        data.load_records(tmp_path)
+        load_records(tmp_path)
     (tmp_path / "manifest.json").write_text('{"complete": false}')
     with pytest.raises(ValueError, match="did not finish"):
-        data.load_records(tmp_path)
+        load_records(tmp_path)

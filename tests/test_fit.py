@@ -13,7 +13,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from emotf import evaluate, export, fit, predict, runs  # noqa: E402
+from emotf import cli, evaluate, fit, predict  # noqa: E402
+from emotf.evaluation import rescore  # noqa: E402
+from emotf.serving import exporter, inference  # noqa: E402
+from emotf.training.rundir import open_run, read_history  # noqa: E402
 
 FAST = ["--batch-size", "16", "--lr", "1e-3", "--quiet"]
 SMALL_VIDEO = {"filters": [8, 8, 8, 8], "fc_units": 32}
@@ -83,7 +86,7 @@ def test_finished_run_is_not_retrained_and_other_configs_are_refused(cnn_rnn_run
 
 
 def test_evaluate_recomputes_the_test_metrics(cnn_rnn_run, tiny_records):
-    rep = evaluate.evaluate(cnn_rnn_run, tiny_records)
+    rep = rescore.evaluate(cnn_rnn_run, tiny_records)
     assert rep["speakers"] == _metrics(cnn_rnn_run)["split"]["test"]
     assert rep["ua"] == pytest.approx(_metrics(cnn_rnn_run)["test"]["ua"])
     assert (cnn_rnn_run / "eval" / "ravdess-ds1-test.json").is_file()
@@ -96,14 +99,14 @@ def test_evaluate_on_other_records_restricts_to_shared_classes(cnn_rnn_run, synt
     assert preprocess.main(["--corpus", "ravdess", "--data", str(root), "--out", str(tmp_path), "--variant", "ds1",
                             "--spec-size", "48x72", "--video", "off", "--no-progress"]) == 0
     other = tmp_path / "ravdess" / "ds1"
-    rep = evaluate.evaluate(cnn_rnn_run, other)
+    rep = rescore.evaluate(cnn_rnn_run, other)
     assert rep["predicted_classes"] == ["neutral", "happy", "angry"]
     assert rep["absent_classes"] == ["sad"]
     assert evaluate.main([str(cnn_rnn_run), "--records", str(other), "--speakers", "test"]) == 2
     # A second records folder of the same variant (here: 6 dB quieter) gets its own report.
     assert preprocess.main(["--corpus", "ravdess", "--data", str(root), "--out", str(tmp_path), "--variant", "ds1",
                             "--spec-size", "48x72", "--video", "off", "--no-progress", "--gain-db", "-6"]) == 0
-    evaluate.evaluate(cnn_rnn_run, tmp_path / "ravdess" / "ds1-gain-6")
+    rescore.evaluate(cnn_rnn_run, tmp_path / "ravdess" / "ds1-gain-6")
     reports = sorted(p.name for p in (cnn_rnn_run / "eval").glob("ravdess-ds1*-all.json"))
     assert reports == ["ravdess-ds1-all.json", "ravdess-ds1-gain-6-all.json"]
 
@@ -111,13 +114,15 @@ def test_evaluate_on_other_records_restricts_to_shared_classes(cnn_rnn_run, synt
 def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records, capsys, caplog):
     corpus = tiny_records.parents[2] / "corpus"
     wav = sorted(corpus.glob("Actor_01/03-01-05-*.wav"))[0]  # angry
-    r = predict.predict(cnn_rnn_run, wav)
+    r = inference.predict(cnn_rnn_run, wav)
     assert set(r["probabilities"]) == {"neutral", "happy", "sad", "angry"}
     assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert len(r["clips"]) == 1  # the model was trained on whole utterances (DS1)
-    quieter = predict.features(runs.open_run(cnn_rnn_run), wav, gain_db=-30.0)[0]["audio"]
-    assert quieter.mean() < predict.features(runs.open_run(cnn_rnn_run), wav)[0]["audio"].mean() - 0.05
-    clips = predict.predict(cnn_rnn_run, wav, mode="clips")
+    loud = inference.features(open_run(cnn_rnn_run), wav)[0]["audio"]
+    assert loud.shape == (1, 48, 72, 1) and loud.dtype == np.uint8  # the stored levels, as the records hold them
+    quieter = inference.features(open_run(cnn_rnn_run), wav, gain_db=-30.0)[0]["audio"]
+    assert quieter.mean() < loud.mean() - 10  # 30 dB is 64 levels where the floor does not clip
+    clips = inference.predict(cnn_rnn_run, wav, mode="clips")
     assert len(clips["clips"]) >= 1 and clips["clips"][0]["end_s"] <= 3.0 + 1e-6
     assert predict.main([str(cnn_rnn_run), str(wav)]) == 0
     assert str(wav) in capsys.readouterr().out
@@ -128,9 +133,9 @@ def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records
 
 
 def test_export_saved_model_and_tflite_agree_with_keras(cnn_rnn_run):
-    saved = export.export(cnn_rnn_run, "saved_model")
+    saved = exporter.export(cnn_rnn_run, "saved_model")
     assert saved["max_abs_diff"] < 1e-5
-    lite = export.export(cnn_rnn_run, "tflite")
+    lite = exporter.export(cnn_rnn_run, "tflite")
     assert Path(lite["path"]).is_file() and lite["max_abs_diff"] < 1e-4
 
 
@@ -174,18 +179,18 @@ def test_killed_run_resumes_where_it_stopped(tiny_records, tmp_path):
         proc = _spawn(args, log)
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
-            if len(fit.read_history(out / "history.csv")) >= 2:
+            if len(read_history(out / "history.csv")) >= 2:
                 break
             time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    done_before = len(fit.read_history(out / "history.csv"))
+    done_before = len(read_history(out / "history.csv"))
     assert 2 <= done_before < 6 and not (out / "metrics.json").exists()
     with open(tmp_path / "second.log", "w") as log:
         assert _spawn(args, log).wait(timeout=300) == 0
     second = (tmp_path / "second.log").read_text()
     assert "Epoch 1/6" not in second and "Epoch 6/6" in second
-    assert [h["epoch"] for h in fit.read_history(out / "history.csv")] == list(range(6))
+    assert [h["epoch"] for h in read_history(out / "history.csv")] == list(range(6))
     assert (out / "metrics.json").is_file() and not (out / "backup").exists()
 
 
@@ -205,6 +210,7 @@ def test_hparams_values_fill_config_fields_and_flags_win(tmp_path):
     hp = tmp_path / "best_hparams.json"
     hp.write_text(json.dumps({"hparams": {"lr": 3e-4, "weight_decay": 0.02, "dropout": 0.3, "rnn_units": 64}}))
     argv = ["--arch", "cnn_rnn", "--records", "x", "--hparams", str(hp), "--weight-decay", "0.05"]
-    cfg = fit.config_from_args(fit.build_parser().parse_args(argv), argv)
+    args = fit.build_parser().parse_args(argv)
+    cfg = cli.train_config(args, argv, hparams=args.hparams)
     assert cfg.lr == 3e-4 and cfg.weight_decay == 0.05
     assert cfg.model == {"dropout": 0.3, "rnn_units": 64}

@@ -3,7 +3,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from emotf.losses import ContrastiveLoss  # noqa: E402
+from emotf.models.losses import ContrastiveLoss  # noqa: E402
 
 
 def test_contrastive_loss_hand_computed():

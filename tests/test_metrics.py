@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emotf import metrics
+from emotf.evaluation import metrics
 
 
 def test_report_hand_computed():

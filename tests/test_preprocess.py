@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from conftest import shared, tone, write_wav
 
-from emotf import preprocess, records
+from emotf import preprocess
 from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
+from emotf.records import schema as records
+from emotf.records import writer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +31,7 @@ def _keys(out):
 def test_synthetic_iemocap_end_to_end_with_video(synth_iemocap, tmp_path):
     root, index = synth_iemocap
     out = tmp_path / "ds2"
-    m = preprocess.run(_cfg(root, video_config=VideoConfig()), out, workers=2, progress=False)
+    m = writer.run(_cfg(root, video_config=VideoConfig()), out, workers=2, progress=False)
     files = sorted(p.name for p in out.glob("*.tfrecord"))
     assert files == ["Ses01F-00000-of-00001.tfrecord", "Ses01M-00000-of-00001.tfrecord",
                      "Ses02F-00000-of-00001.tfrecord", "Ses02M-00000-of-00001.tfrecord"]
@@ -52,13 +54,13 @@ def test_synthetic_iemocap_end_to_end_with_video(synth_iemocap, tmp_path):
 
 def test_variants_and_class_sets(synth_iemocap, tmp_path):
     root, index = synth_iemocap
-    m1 = preprocess.run(_cfg(root, variant="ds1", classes="4", video="off"), tmp_path / "a", workers=1, progress=False)
+    m1 = writer.run(_cfg(root, variant="ds1", classes="4", video="off"), tmp_path / "a", workers=1, progress=False)
     assert m1["class_names"] == ["happy", "sad", "angry", "neutral"]
     assert m1["records"] == m1["utterances"]  # one image per utterance
     expected = sum(1 for i in index if i["label"] in ("happy", "excited", "sad", "angry", "neutral"))
     assert m1["utterances"] == expected
     assert not m1["with_video"] and m1["video_shape"] is None
-    m4 = preprocess.run(_cfg(root, variant="ds4", classes="4", video="off"), tmp_path / "b", workers=1, progress=False)
+    m4 = writer.run(_cfg(root, variant="ds4", classes="4", video="off"), tmp_path / "b", workers=1, progress=False)
     assert m4["records"] >= m4["utterances"] == expected
     assert _keys(tmp_path / "a") != _keys(tmp_path / "b")
 
@@ -78,19 +80,19 @@ def _bad_corpus(tmp_path):
 
 def test_bad_input_is_skipped_listed_and_fatal_in_strict_mode(tmp_path):
     csv = _bad_corpus(tmp_path)
-    m = preprocess.run(_cfg(csv, corpus="csv"), tmp_path / "out", workers=1, progress=False)
+    m = writer.run(_cfg(csv, corpus="csv"), tmp_path / "out", workers=1, progress=False)
     assert m["utterances"] == 1 and m["records"] == 1
     reasons = sorted(s["reason"] for s in m["skipped"])
     assert len(reasons) == 5
     for needle in ("silent.wav: silent audio", "lo.wav: sample rate 8000 Hz", "junk.wav: cannot decode",
                    "missing.wav: audio file not found", "empty path, label or speaker"):
         assert any(needle in r for r in reasons), needle
-    with pytest.raises(preprocess.PreprocessError, match="bad item"):
-        preprocess.run(_cfg(csv, corpus="csv", strict=True), tmp_path / "strict", workers=1, progress=False)
+    with pytest.raises(writer.PreprocessError, match="bad item"):
+        writer.run(_cfg(csv, corpus="csv", strict=True), tmp_path / "strict", workers=1, progress=False)
     clean = tmp_path / "clean.csv"
     clean.write_text("path,label,speaker\ncorpus/good.wav,sad,s1\ncorpus/silent.wav,sad,s1\n")
-    with pytest.raises(preprocess.PreprocessError, match="strict mode.*silent.wav: silent audio"):
-        preprocess.run(_cfg(clean, corpus="csv", strict=True), tmp_path / "strict2", workers=1, progress=False)
+    with pytest.raises(writer.PreprocessError, match="strict mode.*silent.wav: silent audio"):
+        writer.run(_cfg(clean, corpus="csv", strict=True), tmp_path / "strict2", workers=1, progress=False)
     assert not list((tmp_path / "strict2").glob("*.tfrecord*"))
 
 
@@ -98,20 +100,20 @@ def test_rerun_skips_finished_shards_and_refuses_another_config(synth_iemocap, t
     root, _ = synth_iemocap
     out = tmp_path / "r"
     cfg = _cfg(root, video="off", shard_size=1)
-    m = preprocess.run(cfg, out, workers=1, progress=False)
+    m = writer.run(cfg, out, workers=1, progress=False)
     first = _keys(out)
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tfrecord")}
     victim = sorted(stamps)[2]
     (out / victim).unlink()
     (out / "junk.tfrecord.tmp").write_bytes(b"half")
-    m2 = preprocess.run(cfg, out, workers=1, progress=False)
+    m2 = writer.run(cfg, out, workers=1, progress=False)
     assert m2["shards_resumed"] == len(stamps) - 1 and m2["records"] == m["records"]
     assert _keys(out) == first  # nothing lost, nothing duplicated
     assert all((out / n).stat().st_mtime_ns == t for n, t in stamps.items() if n != victim)
     assert not list(out.glob("*.tmp"))
-    with pytest.raises(preprocess.PreprocessError, match="another configuration"):
-        preprocess.run(_cfg(root, video="off", shard_size=1, variant="ds1"), out, workers=1, progress=False)
-    m3 = preprocess.run(_cfg(root, video="off", shard_size=1, variant="ds1"), out, workers=1, overwrite=True,
+    with pytest.raises(writer.PreprocessError, match="another configuration"):
+        writer.run(_cfg(root, video="off", shard_size=1, variant="ds1"), out, workers=1, progress=False)
+    m3 = writer.run(_cfg(root, video="off", shard_size=1, variant="ds1"), out, workers=1, overwrite=True,
                         progress=False)
     assert m3["variant"] == "ds1" and m3["shards_resumed"] == 0
 
@@ -150,7 +152,7 @@ def test_killed_run_resumes_without_duplicates_or_losses(synth_iemocap, tmp_path
 
 def test_cli_embedded_default_says_so(tmp_path):
     synth_dir = tmp_path / "synth"
-    from emotf import synth
+    from emotf.corpora import synthetic as synth
 
     synth.ensure_iemocap(synth_dir, synth.IemocapSpec(sessions=1, dialogs=1, utterances=3))
     # The CLI's default path finds this tiny corpus in place and uses it.
@@ -177,7 +179,7 @@ def test_real_ravdess_handful(tmp_path):
     d.mkdir(parents=True)
     for f in sorted(src.glob("*.flac"))[:6]:
         (d / f.name).symlink_to(f)
-    m = preprocess.run(_cfg(tmp_path / "rav", corpus="ravdess", variant="ds2"), tmp_path / "out", workers=2,
+    m = writer.run(_cfg(tmp_path / "rav", corpus="ravdess", variant="ds2"), tmp_path / "out", workers=2,
                        progress=False)
     assert m["utterances"] == 6 and m["skipped"] == [] and not m["with_video"]
     assert m["records"] >= 6 and list(m["per_speaker"]) == ["Actor_02"]
@@ -187,14 +189,14 @@ def test_real_ravdess_handful(tmp_path):
 
 @pytest.mark.realdata
 def test_real_cremad_sample_yields_audio_and_face_frames(tmp_path):
-    m = preprocess.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds1"),
+    m = writer.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds1"),
                        tmp_path / "c", workers=2, progress=False)
     assert m["utterances"] == 6 and m["with_video"]  # the six flv clips; mp3-only clips have no video
     assert len(m["skipped"]) == 6 and all("no video file" in s["reason"] for s in m["skipped"])
     assert m["face_fallbacks"] == 0 and m["converted_audio"] == {"resampled 44100->16000": 6}
     recs = records.read_records(sorted((tmp_path / "c").glob("*.tfrecord")), with_video=True)
     assert {r["video"].shape for r in recs} == {(20, 60, 100, 3)}
-    m2 = preprocess.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds2",
+    m2 = writer.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds2",
                                          video="off"), tmp_path / "a", workers=2, progress=False)
     assert m2["utterances"] == 12 and m2["skipped"] == []
 
@@ -202,7 +204,7 @@ def test_real_cremad_sample_yields_audio_and_face_frames(tmp_path):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_full_ravdess_all_1440_clips_none_skipped(tmp_path):
-    m = preprocess.run(PreprocessConfig(corpus="ravdess", data=str(shared("ravdess_speech")), variant="ds2"),
+    m = writer.run(PreprocessConfig(corpus="ravdess", data=str(shared("ravdess_speech")), variant="ds2"),
                        tmp_path / "rav", progress=False)
     assert m["utterances"] == 1440 and m["skipped"] == [] and m["complete"]
     assert len(m["shards"]) == 24
@@ -212,20 +214,20 @@ def test_records_made_before_a_config_field_existed_still_resume(synth_iemocap, 
     root, _ = synth_iemocap
     out = tmp_path / "r"
     cfg = _cfg(root, variant="ds1", video="off")
-    m = preprocess.run(cfg, out, workers=1, progress=False)
+    m = writer.run(cfg, out, workers=1, progress=False)
     fp = json.loads((out / "config.json").read_text())
     for key in ("gain_db", "level_dbfs"):  # added to AudioConfig after the first records were written
         del fp["config"]["audio"][key]
     (out / "config.json").write_text(json.dumps(fp))
-    assert preprocess.run(cfg, out, workers=1, progress=False)["shards_resumed"] == len(m["shards"])
+    assert writer.run(cfg, out, workers=1, progress=False)["shards_resumed"] == len(m["shards"])
     side = out / ".shards" / f"{m['shards'][0]['file']}.json"
     old_side = json.loads(side.read_text())
     del old_side["sha256"]  # a shard written before shards were hashed
     side.write_text(json.dumps(old_side))
-    m2 = preprocess.run(cfg, out, workers=1, progress=False)
+    m2 = writer.run(cfg, out, workers=1, progress=False)
     assert m2["complete"] and m2["digest"] is None and m["digest"]  # unknown, never a wrong digest
-    with pytest.raises(preprocess.PreprocessError, match="another configuration"):
-        preprocess.run(_cfg(root, variant="ds1", video="off", audio=AudioConfig(gain_db=-6)), out, workers=1,
+    with pytest.raises(writer.PreprocessError, match="another configuration"):
+        writer.run(_cfg(root, variant="ds1", video="off", audio=AudioConfig(gain_db=-6)), out, workers=1,
                        progress=False)
 
 

@@ -1,10 +1,10 @@
 import numpy as np
 import tensorflow as tf
 
-from emotf import records
-from emotf.audio import seismic_lut
 from emotf.config import VideoConfig
-from emotf.video import encode_stack
+from emotf.features.video import encode_stack
+from emotf.records import folder
+from emotf.records import schema as records
 
 
 def _example(rng, video_encoding="raw"):
@@ -22,7 +22,7 @@ def _example(rng, video_encoding="raw"):
 def test_round_trip_write_parse_equal(tmp_path):
     rng = np.random.default_rng(0)
     ex, stack = _example(rng)
-    path = tmp_path / records.shard_name("Ses01F", 0, 1)
+    path = tmp_path / folder.shard_name("Ses01F", 0, 1)
     w = records.ShardWriter(path)
     w.write(records.serialize_example(ex))
     w.commit()
@@ -55,13 +55,6 @@ def test_jpeg_filmstrip_and_audio_only_records(tmp_path):
     assert with_video["video"].shape == (20, 60, 100, 3) and with_video["video"].dtype == np.uint8
 
 
-def test_seismic_colour_map_at_load_time():
-    spec = tf.constant(np.arange(256, dtype=np.uint8).reshape(16, 16, 1))
-    rgb = records.apply_seismic(spec).numpy()
-    assert rgb.shape == (16, 16, 3) and rgb.dtype == np.float32
-    np.testing.assert_allclose(rgb.reshape(256, 3), seismic_lut())
-
-
 def test_parse_inside_a_tf_data_pipeline(tmp_path):
     rng = np.random.default_rng(2)
     paths = []
@@ -73,10 +66,12 @@ def test_parse_inside_a_tf_data_pipeline(tmp_path):
         w.commit()
         paths.append(str(p))
     ds = (tf.data.TFRecordDataset(paths)
-          .map(lambda s: records.parse_example(s, with_video=True, colormap=True), num_parallel_calls=tf.data.AUTOTUNE)
+          .map(lambda s: records.parse_example(s, with_video=True), num_parallel_calls=tf.data.AUTOTUNE)
           .batch(4))
     batch = next(iter(ds))
-    assert batch["spec"].shape == (4, 200, 300, 3) and batch["video"].shape == (4, 20, 60, 100, 3)
+    # the stored arrays, as every model takes them (the colour map is the models' first layer)
+    assert batch["spec"].shape == (4, 200, 300, 1) and batch["spec"].dtype == tf.uint8
+    assert batch["video"].shape == (4, 20, 60, 100, 3) and batch["video"].dtype == tf.uint8
 
 
 def test_shard_writer_abort_leaves_nothing_that_looks_whole(tmp_path):

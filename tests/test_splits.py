@@ -1,6 +1,6 @@
 import pytest
 
-from emotf import splits
+from emotf.data import splits
 
 
 def ravdess_like(n=24):

@@ -1,7 +1,7 @@
 import numpy as np
 import soundfile as sf
 
-from emotf import synth
+from emotf.corpora import synthetic as synth
 
 
 def test_generation_is_seeded(tmp_path):

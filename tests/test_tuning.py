@@ -14,7 +14,7 @@ import pytest
 
 keras_tuner = pytest.importorskip("keras_tuner")
 
-from tuning import hypermodels  # noqa: E402
+from emotf.tuning import hypermodels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_OPT = {"lr": 1e-4, "weight_decay": 0.01}
@@ -30,7 +30,7 @@ PAPER_OPT = {"lr": 1e-4, "weight_decay": 0.01}
             "video_width": 1.0, "video_fc_units": 256, "video_dropout": 0.2, "fusion_units": 64, **PAPER_OPT}),
 ])
 def test_default_hp_values_are_the_papers(arch, values):
-    shapes = {"audio": (200, 300, 3), "video": (20, 60, 100, 3)}
+    shapes = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
     shape = shapes if arch == "av" else (shapes["video"] if arch == "video_3dcnn" else shapes["audio"])
     hm = hypermodels.get_hypermodel(arch, shape, 4)
     hp = keras_tuner.HyperParameters()
@@ -40,7 +40,7 @@ def test_default_hp_values_are_the_papers(arch, values):
 
 @pytest.mark.parametrize("arch, params", [("cnn", 1_967_756), ("cnn_rnn", 7_798_924), ("av", 13_620_748)])
 def test_default_configuration_builds_the_paper_model(arch, params):
-    shape = {"audio": (200, 300, 3), "video": (20, 60, 100, 3)} if arch == "av" else (200, 300, 3)
+    shape = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)} if arch == "av" else (200, 300, 1)
     model = hypermodels.get_hypermodel(arch, shape, 4, jit_compile=False).build(keras_tuner.HyperParameters())
     assert model.count_params() == params
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
@@ -48,11 +48,11 @@ def test_default_configuration_builds_the_paper_model(arch, params):
 
 def test_hypermodel_checks_fixed_facts():
     with pytest.raises(ValueError, match="covers"):
-        hypermodels.AudioHyperModel("av", (48, 72, 3), 4)
+        hypermodels.AudioHyperModel("av", (48, 72, 1), 4)
     with pytest.raises(ValueError, match="num_classes"):
-        hypermodels.get_hypermodel("cnn", (48, 72, 3), 1)
+        hypermodels.get_hypermodel("cnn", (48, 72, 1), 1)
     with pytest.raises(ValueError, match="no search space"):
-        hypermodels.get_hypermodel("resnet", (48, 72, 3), 4)
+        hypermodels.get_hypermodel("resnet", (48, 72, 1), 4)
 
 
 def _tune(records, out, *extra):
@@ -122,16 +122,16 @@ def _trial_rss(out):
 
 
 def test_a_process_ends_after_its_trials_per_process(tiny_records, tmp_path):
-    from emotf import data, experiment
     from emotf.config import TrainConfig
-    from tuning import search
+    from emotf.training import experiment
+    from emotf.tuning import tuners
 
     ex = experiment.prepare(TrainConfig(arch="cnn", records=str(tiny_records), batch_size=16))
     space = _SameSizeSpace("cnn", ex.shapes, len(ex.class_names), jit_compile=False)
-    tuner = search.make_tuner("random", space, tmp_path, max_trials=5, overwrite=True, trials_per_process=2)
-    with pytest.raises(search.ProcessRecycle):
-        tuner.search(data.train_dataset(ex.info, ex.split.train, ex.pipeline), steps_per_epoch=1, epochs=1,
-                     validation_data=data.eval_dataset(ex.info, ex.split.val, ex.pipeline), verbose=0)
+    tuner = tuners.make_tuner("random", space, tmp_path, max_trials=5, overwrite=True, trials_per_process=2)
+    with pytest.raises(tuners.ProcessRecycle):
+        tuner.search(ex.train_dataset(), steps_per_epoch=1, epochs=1, validation_data=ex.eval_dataset("val"),
+                     verbose=0)
     done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     assert len(done) == len(tuner.oracle.trials) == 2  # the third trial was never created
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from emotf import video
-from emotf.audio import BadInputError
 from emotf.config import VideoConfig
+from emotf.features import video
+from emotf.features.audio import BadInputError
 
 FIXED = VideoConfig(detector="fixed")
 

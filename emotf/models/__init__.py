@@ -2,33 +2,99 @@
 
 Models use only Keras layers and ``keras.ops``, so they run under the
 TensorFlow, JAX and PyTorch backends; TensorFlow appears only in the data
-pipeline.
+pipeline. Every model takes the arrays records store: the (H, W, 1) uint8
+spectrogram (coloured inside the model) and the (frames, H, W, 3) uint8 face
+stack. Which builder belongs to which ``--arch`` is `emotf.catalog.ARCHS`.
 """
 
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from emotf.catalog import arch as _arch
 from emotf.models.audio import build_cnn, build_cnn_lstm, build_cnn_rnn, build_crnn
 from emotf.models.audiovisual import build_av, build_encoders, build_siamese, build_video_3dcnn
+from emotf.models.layers import SpectrogramColors
 
-ARCHITECTURES = {
-    "cnn": build_cnn,
-    "cnn_lstm": build_cnn_lstm,
-    "cnn_rnn": build_cnn_rnn,
-    "crnn": build_crnn,
-    "video_3dcnn": build_video_3dcnn,
-    "av": build_av,
-}
-
-# Which inputs each architecture reads: "audio", "video" or both.
-MODALITIES = {"cnn": "audio", "cnn_lstm": "audio", "cnn_rnn": "audio", "crnn": "audio", "video_3dcnn": "video",
-              "av": "av"}
+log = logging.getLogger("emotf")
 
 
 def get_builder(arch: str):
     """The builder of an architecture key; a clear error for an unknown one."""
-    try:
-        return ARCHITECTURES[arch]
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}") from None
+    return _arch(arch).build_fn()
 
 
-__all__ = ["ARCHITECTURES", "MODALITIES", "build_av", "build_cnn", "build_cnn_lstm", "build_cnn_rnn", "build_crnn",
-           "build_encoders", "build_siamese", "build_video_3dcnn", "get_builder"]
+def split_branch_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict, dict, dict]:
+    """Flat ``av`` builder arguments → (audio branch's, video branch's, the fusion's).
+
+    ``audio_<k>`` goes to the audio branch as ``<k>``, ``video_<k>`` to the video
+    branch; the rest (e.g. ``fusion_units``) stays with ``build_av``. This is
+    how ``--hparams`` files and the ``av`` search space name branch arguments.
+    """
+    audio = {k[len("audio_"):]: v for k, v in kwargs.items() if k.startswith("audio_") and k != "audio_arch"}
+    video = {k[len("video_"):]: v for k, v in kwargs.items() if k.startswith("video_")}
+    rest = {k: v for k, v in kwargs.items() if not k.startswith(("audio_", "video_"))}
+    return audio, video, rest
+
+
+def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rnn", colormap: str = "seismic",
+          **kwargs) -> tuple[keras.Model, tuple[keras.Model, keras.Model] | None]:
+    """Any architecture from flat builder arguments, as ``fit`` and the search spaces build it.
+
+    Args:
+        arch: an ``emotf.catalog.ARCHS`` key.
+        input_shape: the stored arrays' shapes (a dict for ``av``).
+        audio_arch: ``av`` only: its audio branch.
+        colormap: the colour map of the audio input.
+        **kwargs: builder arguments; for ``av`` with ``audio_``/``video_`` prefixes (`split_branch_kwargs`).
+
+    Returns:
+        (model, encoders): for ``av`` its (audio, video) encoders, which contrastive
+        pre-training trains; otherwise None.
+    """
+    spec = _arch(arch)
+    if spec.modality == "av":
+        audio_kw, video_kw, rest = split_branch_kwargs(kwargs)
+        encoders = build_encoders(input_shape, audio_arch=audio_arch, audio_kwargs={"colormap": colormap, **audio_kw},
+                                  video_kwargs=video_kw)
+        return build_av(input_shape, num_classes, encoders=encoders, **rest), encoders
+    extra = {"colormap": colormap} if spec.modality == "audio" else {}
+    return spec.build_fn()(input_shape, num_classes, **extra, **kwargs), None
+
+
+def with_stored_inputs(model: keras.Model, colormap: str = "seismic") -> keras.Model:
+    """A model that takes the stored uint8 arrays: ``model`` itself, or an older one wrapped.
+
+    Models saved before the colour map was a layer (emotf ≤ 0.1 run folders)
+    take a coloured (H, W, 3) spectrogram and (frames, H, W, 3) frames in
+    [0, 1]. They are wrapped: a uint8 (H, W, 1) input → `SpectrogramColors`
+    (``colormap``: the run's own) → the old model, and a uint8 frames input →
+    ÷255 → the old model; the weights are the old model's, unchanged.
+    """
+    structure = model.input
+    tensors = structure if isinstance(structure, dict) else {"": structure}
+    if all(t.dtype == "uint8" for t in tensors.values()):
+        return model
+    new, fed = {}, {}
+    for key, t in tensors.items():
+        shape, name = tuple(t.shape[1:]), key or t.name
+        if t.dtype == "uint8":
+            new[key] = fed[key] = keras.Input(shape=shape, dtype="uint8", name=name)
+        elif len(shape) == 3:  # a spectrogram image
+            new[key] = keras.Input(shape=(*shape[:2], 1), dtype="uint8", name=name)
+            fed[key] = SpectrogramColors(colormap, name=f"{name}_colors")(new[key])
+        else:  # a frame stack
+            new[key] = keras.Input(shape=shape, dtype="uint8", name=name)
+            fed[key] = keras.layers.Rescaling(1.0 / 255.0, name=f"{name}_scale")(new[key])
+    if "" in new:
+        return keras.Model(new[""], model(fed[""]), name=model.name)
+    return keras.Model(new, model(fed), name=model.name)
+
+
+__all__ = ["SpectrogramColors", "build", "build_av", "build_cnn", "build_cnn_lstm", "build_cnn_rnn", "build_crnn",
+           "build_encoders", "build_siamese", "build_video_3dcnn", "get_builder", "split_branch_kwargs",
+           "with_stored_inputs"]

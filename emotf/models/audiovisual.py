@@ -1,8 +1,8 @@
 """The video 3D CNN, the two-stream audio+video model and its siamese pre-training graph.
 
-The video input is a (frames, height, width, 3) face stack in [0, 1]. Unlike
-the reference, whose video branch was fed a spectrogram crop by mistake, these
-models receive the frames.
+The video input is the stored (frames, height, width, 3) uint8 face stack,
+scaled to [0, 1] inside the model. Unlike the reference, whose video branch was
+fed a spectrogram crop by mistake, these models receive the frames.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 import keras
 from keras import layers
 
-from emotf.layers import PairDistance
-from emotf.models.audio import build_cnn, build_cnn_lstm, build_cnn_rnn, build_crnn
-from emotf.models.blocks import apply_classifier, apply_input_normalization, make_input
+from emotf.catalog import ARCHS, AUDIO_BRANCHES
+from emotf.models.blocks import apply_classifier, frames_input
+from emotf.models.layers import PairDistance
 
-AUDIO_BRANCHES = {"cnn": build_cnn, "cnn_rnn": build_cnn_rnn, "cnn_lstm": build_cnn_lstm, "crnn": build_crnn}
+DEFAULT_SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
 
 
 def build_video_3dcnn(input_shape=(20, 60, 100, 3), num_classes: int | None = None, *,
@@ -28,7 +28,7 @@ def build_video_3dcnn(input_shape=(20, 60, 100, 3), num_classes: int | None = No
     conv3d stack → flatten (21,504) → FC 256 (ReLU) → dropout 0.2 → FC 64 (linear).
 
     Args:
-        input_shape: (frames, height, width, channels).
+        input_shape: (frames, height, width, 3) of the stored uint8 face stack.
         num_classes: None gives the 64-d embedding (the branch of ``av``:
             5,813,568 parameters at the defaults); a number adds the ``av``
             fusion head over this one branch (FC ``head_units`` ReLU → classes),
@@ -42,8 +42,7 @@ def build_video_3dcnn(input_shape=(20, 60, 100, 3), num_classes: int | None = No
     Returns:
         A model (batch, *input_shape) → (batch, embed_dim) or (batch, num_classes).
     """
-    inputs = make_input(input_shape, "video")
-    x = apply_input_normalization(inputs, normalize=normalize, name="video_norm")
+    inputs, x = frames_input(input_shape, normalize=normalize)
     for i, f in enumerate(filters, start=1):
         x = layers.Conv3D(int(f), int(kernel), padding="valid", activation="relu", name=f"conv3d{i}")(x)
         if i < len(filters):
@@ -64,13 +63,13 @@ def build_encoders(input_shape: Mapping[str, Sequence[int]], *, audio_arch: str 
     """The two 64-d encoders of the two-stream model: (audio_encoder, video_encoder).
 
     Args:
-        input_shape: {"audio": (h, w, 3), "video": (frames, h, w, 3)}.
+        input_shape: {"audio": (h, w, 1), "video": (frames, h, w, 3)}, the stored arrays.
         audio_arch: which audio model is the audio branch ("cnn_rnn" in the paper).
-        audio_kwargs, video_kwargs: builder arguments of each branch (widths, dropouts).
+        audio_kwargs, video_kwargs: builder arguments of each branch (widths, dropouts, the colour map).
     """
     if audio_arch not in AUDIO_BRANCHES:
         raise ValueError(f"audio_arch must be one of {sorted(AUDIO_BRANCHES)}. Received: {audio_arch!r}")
-    audio = AUDIO_BRANCHES[audio_arch](input_shape["audio"], None, name="audio_encoder", **dict(audio_kwargs or {}))
+    audio = ARCHS[audio_arch].build_fn()(input_shape["audio"], None, name="audio_encoder", **dict(audio_kwargs or {}))
     video_kwargs = dict(video_kwargs or {})
     # Both branches embed into one space (the siamese distance needs it): the audio width sets it.
     video_kwargs.setdefault("embed_dim", int(audio.output.shape[-1]))
@@ -87,7 +86,7 @@ def build_av(input_shape: Mapping[str, Sequence[int]] | None = None, num_classes
     """The paper's (CNN+RNN)+3DCNN: audio 64 ‖ video 64 → FC 64 (ReLU) → classes.
 
     Args:
-        input_shape: {"audio": (200, 300, 3), "video": (20, 60, 100, 3)} by default.
+        input_shape: {"audio": (200, 300, 1), "video": (20, 60, 100, 3)} by default.
         num_classes: classes of the output.
         audio_arch, audio_kwargs, video_kwargs: as ``build_encoders``.
         fusion_units: width of the fusion layer.
@@ -95,14 +94,13 @@ def build_av(input_shape: Mapping[str, Sequence[int]] | None = None, num_classes
             contrastive pre-training; all their layers stay trainable.
 
     Returns:
-        A model {"audio": (batch, h, w, 3), "video": (batch, frames, h, w, 3)}
+        A model {"audio": (batch, h, w, 1) uint8, "video": (batch, frames, h, w, 3) uint8}
         → (batch, num_classes); 13,620,748 parameters at the defaults.
     """
-    input_shape = input_shape or {"audio": (200, 300, 3), "video": (20, 60, 100, 3)}
+    input_shape = input_shape or DEFAULT_SHAPES
     audio_enc, video_enc = encoders or build_encoders(input_shape, audio_arch=audio_arch,
                                                       audio_kwargs=audio_kwargs, video_kwargs=video_kwargs)
-    a_in = make_input(input_shape["audio"], "audio")
-    v_in = make_input(input_shape["video"], "video")
+    a_in, v_in = _inputs_of(audio_enc, "audio"), _inputs_of(video_enc, "video")
     x = layers.Concatenate(name="fusion_concat")([audio_enc(a_in), video_enc(v_in)])
     x = layers.Dense(int(fusion_units), activation="relu", name="fusion_fc")(x)
     outputs = apply_classifier(x, num_classes, name="fusion")
@@ -126,14 +124,19 @@ def build_siamese(input_shape: Mapping[str, Sequence[int]] | None = None, num_pa
             the ``av`` model that is fine-tuned afterwards).
 
     Returns:
-        A model {"audio": (batch, h, w, 3), "video": (batch, frames, h, w, 3),
+        A model {"audio": (batch, h, w, 1) uint8, "video": (batch, frames, h, w, 3) uint8,
         "partner": (batch, num_pairs) int32} → (batch, num_pairs) distances.
     """
-    input_shape = input_shape or {"audio": (200, 300, 3), "video": (20, 60, 100, 3)}
+    input_shape = input_shape or DEFAULT_SHAPES
     audio_enc, video_enc = encoders or build_encoders(input_shape, audio_arch=audio_arch,
                                                       audio_kwargs=audio_kwargs, video_kwargs=video_kwargs)
-    a_in = make_input(input_shape["audio"], "audio")
-    v_in = make_input(input_shape["video"], "video")
+    a_in, v_in = _inputs_of(audio_enc, "audio"), _inputs_of(video_enc, "video")
     p_in = keras.Input(shape=(int(num_pairs),), dtype="int32", name="partner")
     d = PairDistance(name="distance")([audio_enc(a_in), video_enc(v_in), p_in])
     return keras.Model({"audio": a_in, "video": v_in, "partner": p_in}, d, name=name)
+
+
+def _inputs_of(encoder: keras.Model, name: str):
+    """An input of the two-stream graphs, shaped and typed as ``encoder`` takes it."""
+    (spec,) = encoder.inputs
+    return keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=name)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from emotf.models.layers import SpectrogramColors
+
 # The reference normalised spectrograms and frames with the ImageNet statistics.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,5 +87,31 @@ def apply_classifier(x, num_classes: int, *, name: str = "head"):
     return layers.Activation("softmax", dtype="float32", name="probs")(x)
 
 
-def make_input(shape, name: str):
-    return keras.Input(shape=tuple(int(s) for s in shape), name=name)
+def make_input(shape, name: str, dtype: str = "float32"):
+    return keras.Input(shape=tuple(int(s) for s in shape), name=name, dtype=dtype)
+
+
+def spectrogram_input(input_shape, *, colormap: str | None, normalize: bool, name: str = "audio"):
+    """The audio input, and what the layers after it see: (inputs, x).
+
+    With a ``colormap`` (the default of every builder) the input is the stored
+    (H, W, 1) uint8 dB image, coloured inside the model (`SpectrogramColors`)
+    to (H, W, 3) in [0, 1]; with None it is an image in [0, 1] with any number of
+    channels (the input of models made before the colour map was a layer).
+    """
+    if colormap is None:
+        inputs = make_input(input_shape, name)
+        return inputs, apply_input_normalization(inputs, normalize=normalize, name=f"{name}_norm")
+    if int(input_shape[-1]) != 1:
+        raise ValueError(f"the stored spectrogram has one channel, (height, width, 1); the model colours it. "
+                         f"Received: input_shape={tuple(input_shape)}")
+    inputs = make_input(input_shape, name, "uint8")
+    x = SpectrogramColors(colormap, name=f"{name}_colors")(inputs)
+    return inputs, apply_input_normalization(x, normalize=normalize, name=f"{name}_norm")
+
+
+def frames_input(input_shape, *, normalize: bool, name: str = "video"):
+    """The stored (frames, H, W, 3) uint8 face stack, scaled to [0, 1] inside the model: (inputs, x)."""
+    inputs = make_input(input_shape, name, "uint8")
+    x = layers.Rescaling(1.0 / 255.0, name=f"{name}_scale")(inputs)
+    return inputs, apply_input_normalization(x, normalize=normalize, name=f"{name}_norm")

@@ -1,0 +1,85 @@
+"""Score a finished run's model on any records: its own test speakers, or a whole other corpus (the work of
+``python -m emotf.evaluate``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("emotf")
+
+
+def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto", restrict: bool = True,
+             batch_size: int = 64) -> dict:
+    """Score the run's model on records; returns the report, also written to ``RUN/eval/<stem>.json`` and .png.
+
+    Records of emotions the model does not know are left out.
+
+    Args:
+        speakers: "test", "val", "train" (the run's split; its own records only), "all", or "auto": the
+            test speakers on the run's own records, every speaker on other records (a cross-corpus test).
+        restrict: the model may predict only classes the evaluated records contain (the classes two
+            corpora share); off: any of its classes.
+
+    Raises:
+        ValueError: no class in common, a split named on other records, or input shapes that differ.
+    """
+    from emotf.data import pipeline
+    from emotf.evaluation import plots, scoring
+    from emotf.records.folder import load_records
+    from emotf.training.rundir import open_run
+
+    run = open_run(run_dir)
+    info = load_records(records)
+    same = Path(run.records_root).resolve() == info.root.resolve()
+    if speakers == "auto":
+        speakers = "test" if same else "all"
+    if speakers in ("test", "val", "train"):
+        if not same:
+            raise ValueError(f"--speakers {speakers} names the run's split, but {info.root} are not its records "
+                             f"({run.records_root}); use --speakers all")
+        units = run.split[speakers]
+    elif speakers == "all":
+        units = info.units
+    else:
+        raise ValueError(f"speakers must be auto, test, val, train or all. Received: {speakers!r}")
+    names = run.class_names
+    shared = [c for c in names if c in info.present_classes]
+    if not shared:
+        raise ValueError(f"{info.root}: none of the model's classes {list(names)} occur in these records "
+                         f"({list(info.present_classes)})")
+    cfg = pipeline.PipelineConfig(class_names=names, modality=run.modality, batch_size=batch_size, cache="off")
+    model = run.load_model()
+    got, expected = info.input_shapes(run.modality), input_shapes(model)
+    if got != expected:
+        raise ValueError(f"{info.root}: input shape {got} differs from the model's {expected}; "
+                         f"preprocess with the same --spec-size/--video-size")
+    counts = info.count(units, names)
+    pred = scoring.predict_records(model, pipeline.eval_dataset(info, units, cfg, with_meta=True))
+    allowed = [counts[c] > 0 for c in names] if restrict else None
+    rep = scoring.score(pred, names, allowed)
+    rep.update(run=str(run.path), records=str(info.root), corpus=info.corpus, variant=info.variant,
+               speakers=list(units), restricted=restrict, excluded_labels={
+                   c: n for c, n in info.count(units, info.present_classes).items() if c not in names and n})
+    stem = report_stem(info.corpus, info.root.name, speakers)
+    run.write_eval(stem, rep)
+    plots.confusion_png(rep["confusion_matrix"], names, run.eval_file(stem, ".png"),
+                        title=f"{run.arch} on {info.corpus}/{info.variant} ({speakers}) · UA {rep['ua']:.3f}")
+    return rep
+
+
+def report_stem(corpus: str, records_folder: str, speakers: str) -> str:
+    """The name of a report in ``RUN/eval/``: ``<corpus>-<records folder>-<speakers>``.
+
+    The folder name, not the variant: two records folders of one variant (e.g. ds2 and ds2-gain-20) keep
+    their reports apart.
+    """
+    return f"{corpus}-{records_folder}-{speakers}"
+
+
+def input_shapes(model) -> dict | tuple:
+    """The shapes a model takes, as `RecordsInfo.input_shapes` gives them (a dict for two inputs)."""
+    structure = model.input
+    if isinstance(structure, dict):
+        return {k: tuple(t.shape[1:]) for k, t in structure.items()}
+    return tuple(structure.shape[1:])

@@ -1,0 +1,335 @@
+"""Audio: validated loading, 3-s segmentation, noise cleanup, spectrogram images.
+
+This is the one feature path, used by preprocessing and by prediction alike:
+
+    waveform (16 kHz mono float32)
+      → STFT (46.4 ms Hann window, 11.6 ms hop, 1024-point FFT)
+      → magnitude in dB, ref 1.0, scaled like the reference's 2048-point STFT
+        (plus ``gain_db``, 0 unless a corpus's recording level is being matched;
+        with ``level_dbfs`` set, every utterance is first scaled to that speech level)
+      → bins of 0.4–7.8 kHz only, floor at max − 80 dB, clip to ±60 dB
+      → resize to 200×300 (rows: high to low frequency; columns: time)
+      → one uint8 channel: 0 ↔ −60 dB, 255 ↔ +60 dB.
+
+That uint8 image is what records store and what every model takes; the
+paper's seismic colour map is the first layer of the models
+(`emotf.models.layers.SpectrogramColors`), not part of the features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from emotf.config import AudioConfig
+
+
+class BadInputError(Exception):
+    """An input file that cannot be used; the message names the file and the cause."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+@dataclasses.dataclass
+class LoadedAudio:
+    samples: np.ndarray  # (n,) float32 at the configured rate
+    converted: str = ""  # what was done to fit the format ("" when nothing)
+
+
+# --------------------------------------------------------------------------- loading
+
+def _wav_truncation(path: Path) -> str:
+    """A reason string when a RIFF/WAVE file's data chunk claims more bytes than the file has."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return ""
+        pos = 12
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return ""
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            pos += 8
+            if cid == b"data":
+                if csize != 0xFFFFFFFF and pos + csize > size:
+                    return f"truncated file: the data chunk declares {csize} bytes but only {size - pos} follow"
+                return ""
+            pos += csize + (csize & 1)
+            f.seek(pos)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode any audio file to (channels, samples) float32 and its rate."""
+    import soundfile as sf
+
+    if path.suffix.lower() not in (".mp4", ".flv", ".avi", ".mov", ".mkv"):
+        try:
+            info = sf.info(str(path))
+        except Exception as e:  # libsndfile cannot open this format: try FFmpeg below
+            sf_error = e
+        else:
+            try:
+                data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            except Exception as e:
+                raise BadInputError(str(path), f"truncated or corrupt file (decoding stopped: {e})") from None
+            if info.frames > 0 and len(data) < info.frames:
+                raise BadInputError(str(path), f"truncated file: header says {info.frames} samples, "
+                                               f"only {len(data)} could be read")
+            return data.T, rate
+    else:
+        sf_error = None
+    # Audio inside a video container, or a format libsndfile cannot read: FFmpeg via PyAV.
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise BadInputError(str(path), "no audio stream in this file")
+            stream = container.streams.audio[0]
+            rate = stream.rate
+            # Planar float keeps the channels apart: every chunk is (channels, samples).
+            to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+            chunks = [out.to_ndarray() for frame in container.decode(stream) for out in to_float.resample(frame)]
+            chunks += [out.to_ndarray() for out in to_float.resample(None)]
+        if not chunks:
+            return np.zeros((1, 0), np.float32), rate
+        return np.concatenate(chunks, axis=-1).astype(np.float32), rate
+    except BadInputError:
+        raise
+    except Exception as e:
+        cause = sf_error or e
+        raise BadInputError(str(path), f"cannot decode audio ({type(cause).__name__}: {cause})") from None
+
+
+def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: float | None = None) -> LoadedAudio:
+    """Load, check and (if allowed) convert an audio file to mono float32 at ``cfg.sample_rate_hz``.
+
+    Args:
+        path: any file soundfile or FFmpeg reads (wav, flac, mp3, ogg, or a video's soundtrack).
+        cfg: the audio config (rate, conversion policy, silence threshold).
+        start_s, end_s: the span to keep, in seconds of the file (end None: to the end).
+
+    Returns:
+        `LoadedAudio` with ``samples`` of shape (n,).
+
+    Raises:
+        BadInputError: missing, unreadable, empty, truncated or silent audio,
+            or a sample rate / channel count that cannot (or may not) be converted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(str(path), "audio file not found")
+    if path.stat().st_size == 0:
+        raise BadInputError(str(path), "empty file (0 bytes)")
+    if path.suffix.lower() == ".wav":
+        reason = _wav_truncation(path)
+        if reason:
+            raise BadInputError(str(path), reason)
+    data, rate = _decode(path)
+    channels, n = data.shape
+    if n == 0:
+        raise BadInputError(str(path), "empty audio (0 samples)")
+    converted = []
+    if channels > 2:
+        raise BadInputError(str(path), f"{channels} channels; expected mono (or stereo, which is downmixed)")
+    if channels == 2:
+        if not cfg.convert:
+            raise BadInputError(str(path), "2 channels; expected mono (allow conversion to downmix)")
+        converted.append("downmixed")
+    mono = data.mean(axis=0)
+    if rate != cfg.sample_rate_hz:
+        if rate < 2 * cfg.fmax_hz:
+            raise BadInputError(str(path), f"sample rate {rate} Hz cannot carry the {cfg.fmin_hz / 1000:g}–"
+                                           f"{cfg.fmax_hz / 1000:g} kHz band (need >= {2 * cfg.fmax_hz:g} Hz)")
+        if not cfg.convert:
+            raise BadInputError(str(path), f"sample rate {rate} Hz; expected {cfg.sample_rate_hz} Hz "
+                                           f"(allow conversion to resample)")
+        import soxr
+
+        mono = soxr.resample(mono, rate, cfg.sample_rate_hz)
+        converted.append(f"resampled {rate}->{cfg.sample_rate_hz}")
+    sr = cfg.sample_rate_hz
+    a = int(round(start_s * sr))
+    b = len(mono) if end_s is None else int(round(end_s * sr))
+    if a >= len(mono):
+        raise BadInputError(str(path), f"span starts at {start_s:.3f} s but the audio lasts {len(mono) / sr:.3f} s")
+    mono = np.ascontiguousarray(mono[a:b], dtype=np.float32)
+    if len(mono) < cfg.min_duration_s * sr:
+        raise BadInputError(str(path), f"too short: {len(mono) / sr:.3f} s (minimum {cfg.min_duration_s} s)")
+    if not np.all(np.isfinite(mono)):
+        raise BadInputError(str(path), "audio contains NaN or infinite samples")
+    peak = float(np.max(np.abs(mono)))
+    if peak <= 10 ** (cfg.silence_dbfs / 20):
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.1f}"
+        raise BadInputError(str(path), f"silent audio (peak {level} dBFS, threshold {cfg.silence_dbfs} dBFS)")
+    return LoadedAudio(mono, ", ".join(converted))
+
+
+# --------------------------------------------------------------------------- segmentation
+
+def clip_spans(n_samples: int, cfg: AudioConfig) -> list[tuple[int, int]]:
+    """Non-overlapping 3-s spans [a, b) of an utterance of ``n_samples``.
+
+    Full clips come first, from the start. The remainder becomes one more
+    (padded) clip when it lasts at least ``min_tail_s``, else it is dropped. An
+    utterance shorter than one clip always gives one padded clip.
+    """
+    size = cfg.clip_samples
+    full = n_samples // size
+    spans = [(i * size, (i + 1) * size) for i in range(full)]
+    tail = n_samples - full * size
+    if full == 0 or (tail > 0 and tail >= cfg.min_tail_s * cfg.sample_rate_hz):
+        spans.append((full * size, n_samples))
+    return spans
+
+
+def _seed(key: str) -> int:
+    return zlib.crc32(key.encode())
+
+
+def noise_floor_rms(x: np.ndarray, cfg: AudioConfig) -> float:
+    """RMS of the quietest 10 % of 20-ms frames: the recording's own background level."""
+    frame = max(1, int(0.02 * cfg.sample_rate_hz))
+    n = len(x) // frame
+    if n == 0:
+        return float(np.sqrt(np.mean(x ** 2)) * 0.01)
+    rms = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1))
+    quiet = np.sort(rms)[: max(1, n // 10)]
+    return float(max(np.mean(quiet), 1e-5))  # never below -100 dBFS: padding must not be digital silence
+
+
+def pad_with_noise(x: np.ndarray, length: int, rms: float, key: str) -> np.ndarray:
+    """Pad ``x`` to ``length`` with seeded Gaussian noise of the given RMS (not zeros)."""
+    if len(x) >= length:
+        return x[:length]
+    rng = np.random.default_rng(_seed(key))
+    pad = rng.standard_normal(length - len(x)).astype(np.float32) * rms
+    return np.concatenate([x, pad])
+
+
+def segment(x: np.ndarray, cfg: AudioConfig, mode: str, key: str) -> list[tuple[np.ndarray, float, float]]:
+    """Cut an utterance into the pieces of one variant.
+
+    Args:
+        x: (n,) waveform.
+        mode: "utterance" (one piece, the whole) or "clips" (3-s clips, noise padded).
+        key: a stable id (the utterance id) that seeds the padding noise.
+
+    Returns:
+        A list of (waveform, start_s, end_s); times are those of the real audio
+        inside the piece, relative to the utterance start.
+    """
+    sr = cfg.sample_rate_hz
+    if mode == "utterance":
+        return [(x, 0.0, len(x) / sr)]
+    rms = noise_floor_rms(x, cfg)
+    return [(pad_with_noise(x[a:b], cfg.clip_samples, rms, f"{key}/{i}"), a / sr, b / sr)
+            for i, (a, b) in enumerate(clip_spans(len(x), cfg))]
+
+
+def active_level_dbfs(x: np.ndarray, cfg: AudioConfig, *, frame_ms: float = 25.0, range_db: float = 30.0) -> float:
+    """Recording level of speech, in dB re full scale: the RMS of the 25-ms frames within 30 dB of the loudest.
+
+    Pauses and the noise floor are left out, so the level is that of the voice; it
+    compares how hot two corpora were recorded (``python -m emotf.preprocess --measure-level``).
+
+    Args:
+        x: (n,) waveform, full scale ±1.
+    """
+    frame = max(1, int(frame_ms / 1000 * cfg.sample_rate_hz))
+    n = len(x) // frame
+    power = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) if n else np.array([np.mean(x ** 2)])
+    power = np.maximum(power, 1e-12)
+    active = power[power >= power.max() * 10.0 ** (-range_db / 10.0)]
+    return float(10.0 * np.log10(active.mean()))
+
+
+def quietest_stretch(x: np.ndarray, cfg: AudioConfig, fraction: float = 0.2, min_s: float = 0.3) -> np.ndarray:
+    """The quietest ``fraction`` of 50-ms frames (at least ``min_s``), concatenated in time order."""
+    frame = int(0.05 * cfg.sample_rate_hz)
+    n = len(x) // frame
+    if n == 0:
+        return x
+    frames = x[: n * frame].reshape(n, frame)
+    k = min(n, max(int(np.ceil(min_s / 0.05)), int(n * fraction)))
+    keep = np.sort(np.argsort((frames ** 2).mean(axis=1))[:k])
+    return frames[keep].reshape(-1)
+
+
+def cleanup(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Noise cleanup by stationary spectral gating (noisereduce), as in the paper's DS3/DS4.
+
+    The reference added synthetic noise and then gated it away again, with a
+    separate noise clip as the profile. Here the profile is the recording's own
+    quietest stretch (its pauses), so the gate removes the real background:
+    bins below mean + 2 std of the profile are reduced by 90 %.
+    """
+    import noisereduce
+
+    y = noisereduce.reduce_noise(y=x, sr=cfg.sample_rate_hz, y_noise=quietest_stretch(x, cfg), stationary=True,
+                                 prop_decrease=0.9, n_std_thresh_stationary=2.0, n_fft=cfg.n_fft,
+                                 win_length=cfg.win_length, hop_length=cfg.hop_length, n_jobs=1)
+    return np.asarray(y, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- spectrogram
+
+def spectrogram_db(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """dB magnitudes of the kept band, (bins, frames) float32, low frequency first.
+
+    Magnitudes are multiplied by 1024 / sum(window), so that a sinusoid reads
+    the same dB as in the reference's 2048-point Hann STFT (whose window sums to
+    1024), whatever the window length here.
+    """
+    import librosa
+
+    window = np.hanning(cfg.win_length + 1)[:-1]  # periodic Hann, as librosa's "hann"
+    spec = np.abs(librosa.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                               window=window, center=True))
+    spec *= 1024.0 / window.sum() * 10.0 ** (cfg.gain_db / 20.0)
+    lo, hi = cfg.band_bins
+    db = 20.0 * np.log10(np.maximum(spec[lo:hi], 1e-5))
+    return np.maximum(db, db.max() - cfg.top_db).astype(np.float32)
+
+
+def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    # Area averaging when shrinking an axis, linear interpolation when stretching it.
+    h, w = img.shape
+    img = cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA if height < h else cv2.INTER_LINEAR)
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if width < w else cv2.INTER_LINEAR)
+
+
+def db_to_uint8(db: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    scaled = (np.clip(db, -cfg.db_range, cfg.db_range) + cfg.db_range) * (255.0 / (2 * cfg.db_range))
+    return np.round(scaled).astype(np.uint8)
+
+
+def spectrogram_image(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """The stored spectrogram: (height, width) uint8, row 0 the highest frequency.
+
+    Args:
+        x: (n,) float32 waveform at ``cfg.sample_rate_hz``.
+    """
+    db = spectrogram_db(x, cfg)
+    return db_to_uint8(_resize(db[::-1], cfg.height, cfg.width), cfg)
+
+
+def utterance_images(x: np.ndarray, cfg: AudioConfig, *, mode: str, clean: bool, key: str):
+    """All images of one utterance for a variant: [(image, start_s, end_s), ...]."""
+    if cfg.level_dbfs is not None:
+        # The whole utterance gets one gain, so its clips keep their levels relative to each other.
+        x = x * np.float32(10.0 ** ((cfg.level_dbfs - active_level_dbfs(x, cfg)) / 20.0))
+    if clean:
+        x = cleanup(x, cfg)
+    return [(spectrogram_image(piece, cfg), a, b) for piece, a, b in segment(x, cfg, mode, key)]

@@ -1,0 +1,1 @@
+"""Records: the TFRecord schema (`schema`), the records folder (`folder`) and preprocessing (`writer`)."""

@@ -1,0 +1,278 @@
+"""The records folder: its layout, written by preprocessing and read by the data pipeline, here only.
+
+    records/<corpus>/<variant>/<unit>-<i:05d>-of-<n:05d>.tfrecord   the shards (one speaker each)
+    records/<corpus>/<variant>/.shards/<shard>.json                 each shard's summary, written before it
+    records/<corpus>/<variant>/config.json                          fingerprint of what made them (resume check)
+    records/<corpus>/<variant>/manifest.json                        everything above, merged, with the digest
+
+A shard's summary holds its record count, the records per label and speaker,
+what was skipped and why, and a SHA-256 of its records; the manifest merges the
+summaries and adds one digest for the whole folder. `load_records` reads it
+back as a `RecordsInfo`, which the pipeline, the splits and the models' input
+shapes are all taken from. Only `RecordsInfo.speakers` reads a record (it needs
+TensorFlow); the rest is JSON.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from emotf.catalog import CLASS_SETS
+from emotf.config import SCHEMA_VERSION, AudioConfig, VideoConfig
+
+MANIFEST = "manifest.json"
+FINGERPRINT = "config.json"
+SUMMARIES = ".shards"
+
+
+def shard_name(unit: str, index: int, count: int) -> str:
+    """``<unit>-<index:05d>-of-<count:05d>.tfrecord``: one speaker per file, so a split selects whole files."""
+    return f"{unit}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None) -> str:
+    """The records folder name of a variant, e.g. "ds2", "ds2-gain-19.5", "ds2-level-35"."""
+    return (variant + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
+            + (f"-gain{gain_db:+g}" if gain_db else ""))
+
+
+# --------------------------------------------------------------------------- the writing side
+
+def summary_path(root: Path, shard: str) -> Path:
+    return Path(root) / SUMMARIES / f"{shard}.json"
+
+
+def is_complete(root: Path, shard: str) -> bool:
+    """The shard and its summary are both there (the summary is written first, the shard renamed last)."""
+    return (Path(root) / shard).is_file() and summary_path(root, shard).is_file()
+
+
+def write_summary(root: Path, summary: dict[str, Any]) -> None:
+    summary_path(root, summary["shard"]).write_text(json.dumps(summary, indent=2, sort_keys=True))
+
+
+def read_fingerprint(root: Path) -> dict[str, Any] | None:
+    """What made the records in ``root`` (None where there is none), with the defaults of config fields
+    added since it was written, so records made by an older emotf stay resumable."""
+    path = Path(root) / FINGERPRINT
+    if not path.is_file():
+        return None
+    fingerprint = json.loads(path.read_text())
+    cfg = fingerprint.get("config", {})
+    for key, cls in (("audio", AudioConfig), ("video_config", VideoConfig)):
+        if isinstance(cfg.get(key), dict):
+            cfg[key] = {**dataclasses.asdict(cls()), **cfg[key]}
+    return fingerprint
+
+
+def write_fingerprint(root: Path, fingerprint: dict[str, Any]) -> None:
+    (Path(root) / FINGERPRINT).write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
+
+
+def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Sequence[str], problems,
+                   excluded: Mapping[str, int], with_video: bool, corpus_name: str | None) -> dict[str, Any]:
+    """Merge the summaries of ``shards`` ((file name, unit) pairs, in order) into the manifest.
+
+    Args:
+        cfg: the `PreprocessConfig` of the run.
+        problems: the items the corpus reader could not list (``.path``, ``.reason``).
+        excluded: utterances per label left out by the class set.
+    """
+    per_label, per_speaker, converted = collections.Counter(), collections.Counter(), collections.Counter()
+    skipped = [{"path": p.path, "reason": p.reason} for p in problems]
+    files, total, utterances, fallbacks, clips = [], 0, 0, 0, 0
+    for name, unit in shards:
+        if not is_complete(root, name):
+            continue
+        d = json.loads(summary_path(root, name).read_text())
+        files.append({"file": name, "unit": unit, "records": d["records"], "sha256": d.get("sha256")})
+        total += d["records"]
+        utterances += d["utterances"]
+        per_label.update(d["per_label"])
+        per_speaker.update(d["per_speaker"])
+        converted.update(d["converted"])
+        fallbacks += d["face_fallbacks"]
+        clips += d["video_clips"]
+        skipped += d["skipped"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "corpus": corpus_name or cfg.corpus,
+        "variant": cfg.variant,
+        "config": cfg.to_dict(),
+        "class_names": list(names),
+        "with_video": with_video,
+        "spec_shape": [cfg.audio.height, cfg.audio.width],
+        "video_shape": ([cfg.video_config.frames, cfg.video_config.height, cfg.video_config.width]
+                        if with_video else None),
+        "records": total,
+        "utterances": utterances,
+        "per_label": dict(sorted(per_label.items())),
+        "per_speaker": dict(sorted(per_speaker.items())),
+        "excluded_labels": dict(sorted(excluded.items())),
+        "converted_audio": dict(converted),
+        "face_fallbacks": fallbacks,
+        "video_clips": clips,
+        "skipped": skipped,
+        "shards": files,
+        "complete": len(files) == len(shards),
+        "digest": records_digest(files),
+        "versions": feature_versions(),
+    }
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    (Path(root) / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def records_digest(files: list[dict[str, Any]]) -> str | None:
+    """One SHA-256 over the shards' record digests, in shard order: equal digests, equal records.
+
+    None where a shard was written before shards were hashed (its summary has no ``sha256``).
+    """
+    if not files or any(not f.get("sha256") for f in files):
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f['file']}\t{f['sha256']}\n".encode())
+    return h.hexdigest()
+
+
+def feature_versions() -> dict[str, str]:
+    """Versions of the libraries the features depend on (a records folder may be compared across machines)."""
+    from importlib import metadata
+
+    from emotf import __version__
+
+    out = {"emotf": __version__, "python": platform.python_version()}
+    for dist in ("numpy", "scipy", "librosa", "soundfile", "noisereduce", "opencv-python-headless", "opencv-python"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------- the reading side
+
+@dataclasses.dataclass(frozen=True)
+class ShardInfo:
+    file: Path
+    unit: str
+    records: int
+    per_label: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordsInfo:
+    """What a records folder holds, from its manifest.json and shard summaries."""
+
+    root: Path
+    corpus: str
+    variant: str
+    class_names: tuple[str, ...]
+    with_video: bool
+    spec_shape: tuple[int, int]
+    video_shape: tuple[int, int, int] | None
+    shards: tuple[ShardInfo, ...]
+    preprocess: Mapping
+    digest: str | None = None  # SHA-256 of every record (None for records written before it was kept)
+
+    @property
+    def units(self) -> list[str]:
+        return sorted({s.unit for s in self.shards})
+
+    @property
+    def present_classes(self) -> tuple[str, ...]:
+        """The classes with at least one record, in the manifest's order."""
+        held = {name for s in self.shards for name, n in s.per_label.items() if n}
+        return tuple(c for c in self.class_names if c in held)
+
+    def files(self, units: Iterable[str]) -> list[str]:
+        units = set(units)
+        return [str(s.file) for s in self.shards if s.unit in units]
+
+    def count(self, units: Iterable[str], class_names: Sequence[str]) -> dict[str, int]:
+        """Records per class over the given speakers."""
+        units, out = set(units), dict.fromkeys(class_names, 0)
+        for s in self.shards:
+            if s.unit in units:
+                for name in class_names:
+                    out[name] += int(s.per_label.get(name, 0))
+        return out
+
+    def select_classes(self, classes: str) -> tuple[str, ...]:
+        """The classifier's classes: every class present in the records ("all"), or one of the paper's sets."""
+        if classes == "all":
+            return self.present_classes
+        if classes not in CLASS_SETS:
+            raise ValueError(f"classes must be all or one of {sorted(CLASS_SETS)}. Received: {classes!r}")
+        wanted = CLASS_SETS[classes]
+        missing = [c for c in wanted if c not in self.present_classes]
+        if missing:
+            raise ValueError(f"{self.root}: --classes {classes} needs {list(wanted)} but the records hold no "
+                             f"{missing} (they hold {list(self.present_classes)})")
+        return wanted
+
+    def input_shapes(self, modality: str) -> dict | tuple:
+        """The stored arrays a model of ``modality`` reads: (h, w, 1) uint8 spectrogram, (frames, h, w, 3)
+        uint8 face stack, or a dict of both."""
+        audio = (*self.spec_shape, 1)
+        if modality == "audio":
+            return audio
+        if not self.with_video:
+            raise ValueError(f"{self.root}: these records hold no video (preprocess a corpus with video, "
+                             f"--video on) but the model needs it")
+        video = (*self.video_shape, 3)
+        return video if modality == "video" else {"audio": audio, "video": video}
+
+    def speakers(self) -> dict[str, dict[str, str]]:
+        """{speaker: {"session", "gender"}} from the first record of each speaker's first shard."""
+        import tensorflow as tf
+
+        from emotf.records import keys, schema
+
+        out: dict[str, dict[str, str]] = {}
+        for s in self.shards:
+            if s.unit in out or s.records == 0:
+                continue
+            raw = next(iter(tf.data.TFRecordDataset(str(s.file)).take(1)))
+            ex = schema.parse_example(raw, spec_shape=self.spec_shape)
+            out[s.unit] = {"session": ex[keys.SESSION].numpy().decode(), "gender": ex[keys.GENDER].numpy().decode()}
+        return out
+
+
+def load_records(path: str | Path) -> RecordsInfo:
+    """Read a records folder written by ``python -m emotf.preprocess``.
+
+    Raises:
+        FileNotFoundError: no manifest.json there.
+        ValueError: the preprocessing run did not finish, or a shard is missing.
+    """
+    root = Path(path)
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise FileNotFoundError(f"{mpath}: no manifest.json; write records with `make tfrecords` "
+                                f"(python -m emotf.preprocess) first")
+    m = json.loads(mpath.read_text())
+    if not m.get("complete", False):
+        raise ValueError(f"{mpath}: preprocessing did not finish; run the same preprocess command again to resume")
+    shards = []
+    for s in m["shards"]:
+        f = root / s["file"]
+        if not f.is_file():
+            raise ValueError(f"{f}: listed in manifest.json but missing")
+        side = summary_path(root, s["file"])
+        per_label = json.loads(side.read_text())["per_label"] if side.is_file() else {}
+        shards.append(ShardInfo(f, s["unit"], int(s["records"]), per_label))
+    return RecordsInfo(root=root, corpus=m.get("corpus", ""), variant=m.get("variant", ""),
+                       class_names=tuple(m["class_names"]), with_video=bool(m["with_video"]),
+                       spec_shape=tuple(m["spec_shape"]),
+                       video_shape=tuple(m["video_shape"]) if m.get("video_shape") else None,
+                       shards=tuple(shards), preprocess=m.get("config", {}), digest=m.get("digest"))

@@ -1,0 +1,305 @@
+"""Preprocessing: a corpus → sharded TFRecords (the work of ``python -m emotf.preprocess``, ``make tfrecords``).
+
+Work is planned as shards (at most ``shard_size`` utterances of one speaker
+each). Utterances stream one at a time through a pool of worker processes
+(audio decoding, cleanup, spectrogram, video decoding, face detection); the
+parent process only serialises and writes, in a fixed order. Memory therefore
+stays bounded whatever the corpus size.
+
+A shard is written under a temporary name, its summary goes to
+``.shards/<shard>.json``, and only then is it renamed: a re-run skips every
+shard whose final file exists and redoes the rest, so a killed run resumes
+without duplicates or losses. ``manifest.json`` is rebuilt from the summaries
+at the end of every run.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import logging
+import math
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from emotf import corpora
+from emotf.config import SCHEMA_VERSION, PreprocessConfig
+from emotf.features.audio import BadInputError
+from emotf.records import folder, keys
+
+log = logging.getLogger("emotf")
+SYNTHETIC_CORPUS = "synth_iemocap"  # the records' corpus name of the embedded default
+
+
+@dataclasses.dataclass
+class PlannedShard:
+    unit: str
+    index: int
+    count: int
+    utterances: list[corpora.Utterance]
+
+    @property
+    def name(self) -> str:
+        return folder.shard_name(self.unit, self.index, self.count)
+
+
+def plan_shards(utts: list[corpora.Utterance], shard_size: int) -> list[PlannedShard]:
+    """Group utterances by unit (speaker), in a stable order, into shards of at most ``shard_size``."""
+    by_unit: dict[str, list[corpora.Utterance]] = collections.defaultdict(list)
+    for u in sorted(utts, key=lambda u: (u.unit, u.utt_id)):
+        by_unit[u.unit].append(u)
+    shards = []
+    for unit, items in sorted(by_unit.items()):
+        n = math.ceil(len(items) / shard_size)
+        shards += [PlannedShard(unit, i, n, items[i * shard_size:(i + 1) * shard_size]) for i in range(n)]
+    return shards
+
+
+# --------------------------------------------------------------------------- worker side
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg_dict: dict, with_video: bool) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _WORKER["cfg"] = PreprocessConfig.from_dict(cfg_dict)
+    _WORKER["with_video"] = with_video
+
+
+def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> dict[str, Any]:
+    """Features of one utterance: {"examples": [...], "converted": str, "face_fallbacks": int}.
+
+    Raises:
+        BadInputError: the audio or video of this utterance cannot be used.
+    """
+    from emotf.features import audio, video
+
+    loaded = audio.load_audio(utt.audio_path, cfg.audio, utt.start_s, utt.end_s)
+    images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
+    stacks = []
+    if with_video:
+        if not utt.video_path:
+            raise BadInputError(utt.audio_path, "no video file for this utterance (video is on)")
+        spans = [(utt.video_start_s + a, utt.video_start_s + b) for _, a, b in images]
+        stacks = video.span_stacks(utt.video_path, spans, utt.speaker_side, cfg.video_config)
+    examples = []
+    for i, (img, a, b) in enumerate(images):
+        ex = {"spec": img, keys.CLIP_INDEX: i, keys.CLIP_COUNT: len(images), keys.CLIP_START: a,
+              keys.CLIP_END: b}
+        if stacks:
+            ex["video"] = video.encode_stack(stacks[i].frames, cfg.video_config)
+            ex[keys.VIDEO_ENCODING] = cfg.video_config.encoding
+            ex[keys.VIDEO_FRAMES], ex[keys.VIDEO_HEIGHT], ex[keys.VIDEO_WIDTH] = stacks[i].frames.shape[:3]
+            ex[keys.VIDEO_FACE_FOUND] = int(stacks[i].face_found)
+        examples.append(ex)
+    return {"examples": examples, "converted": loaded.converted,
+            "face_fallbacks": sum(not s.face_found for s in stacks)}
+
+
+def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, dict | None, str]:
+    try:
+        return utt, process_utterance(utt, _WORKER["cfg"], _WORKER["with_video"]), ""
+    except BadInputError as e:
+        return utt, None, str(e)
+    except Exception as e:  # a decoder crashing on a bad file is bad input too; name it
+        return utt, None, f"{utt.audio_path}: {type(e).__name__}: {e}"
+
+
+# --------------------------------------------------------------------------- parent side
+
+def _utt_metadata(utt: corpora.Utterance, label: str, index: int) -> dict[str, Any]:
+    return {keys.LABEL_INDEX: index, keys.LABEL_NAME: label, keys.LABEL_RAW: utt.raw_label,
+            keys.SPEAKER: utt.speaker, keys.SESSION: utt.session, keys.GENDER: utt.gender, keys.UTT_ID: utt.utt_id,
+            keys.CORPUS: utt.corpus, keys.MODE: utt.mode}
+
+
+def _fingerprint(cfg: PreprocessConfig, utts: list[corpora.Utterance], with_video: bool) -> dict[str, Any]:
+    ids = hashlib.sha256("\n".join(sorted(u.utt_id for u in utts)).encode()).hexdigest()[:16]
+    return {"schema_version": SCHEMA_VERSION, "config": cfg.output_fingerprint(), "with_video": with_video,
+            "utterances": len(utts), "utterance_ids_sha256": ids}
+
+
+class PreprocessError(RuntimeError):
+    pass
+
+
+def _read_corpus(cfg: PreprocessConfig) -> tuple[list[corpora.Utterance], list[corpora.Problem]]:
+    kwargs = {"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap" else {}
+    return corpora.read_corpus(cfg.corpus, cfg.data, **kwargs)
+
+
+def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
+    """Speech level of a corpus's utterances (`emotf.audio.active_level_dbfs`), without writing records.
+
+    Args:
+        limit: score at most this many utterances, a seeded random choice (0: all).
+
+    Returns:
+        {"corpus", "utterances", "skipped", "p10", "median", "p90"} with levels in dBFS.
+    """
+    import numpy as np
+
+    from emotf.features import audio
+
+    utts = sorted(_read_corpus(cfg)[0], key=lambda u: u.utt_id)
+    if limit and len(utts) > limit:
+        pick = np.random.default_rng(0).choice(len(utts), limit, replace=False)
+        utts = [utts[i] for i in sorted(pick)]
+    levels, skipped = [], []
+    for u in utts:
+        try:
+            x = audio.load_audio(u.audio_path, cfg.audio, u.start_s, u.end_s).samples
+        except BadInputError as e:
+            skipped.append(str(e))
+            continue
+        levels.append(audio.active_level_dbfs(x, cfg.audio))
+    if not levels:
+        raise PreprocessError(f"{cfg.data}: no readable utterance to measure ({len(skipped)} skipped)")
+    p10, median, p90 = (round(float(v), 2) for v in np.percentile(levels, [10, 50, 90]))
+    return {"corpus": cfg.corpus, "data": cfg.data, "utterances": len(levels), "skipped": skipped,
+            "p10": p10, "median": median, "p90": p90}
+
+
+def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = None, overwrite: bool = False,
+        corpus_name: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Preprocess ``cfg.corpus`` at ``cfg.data`` into ``out_dir`` (the records of one variant).
+
+    Returns:
+        The manifest (also written to ``out_dir/manifest.json``).
+
+    Raises:
+        PreprocessError: in strict mode, on the first bad item; or when ``out_dir``
+            holds records of another configuration and ``overwrite`` is off.
+    """
+    t0 = time.time()
+    out_dir = Path(out_dir)
+    utts, problems = _read_corpus(cfg)
+    if corpus_name:
+        utts = [dataclasses.replace(u, corpus=corpus_name) for u in utts]
+    if cfg.strict and problems:
+        raise PreprocessError(f"{len(problems)} bad item(s) while listing the corpus; first: {problems[0]}")
+    for p in problems:
+        log.warning("skipped %s", p)
+
+    names = corpora.class_names(cfg.corpus, cfg.classes, tuple(u.label for u in utts), merge_exc=cfg.merge_exc)
+    index = {n: i for i, n in enumerate(names)}
+    kept, excluded = [], collections.Counter()
+    for u in utts:
+        label = corpora.map_label(u.label, merge_exc=cfg.merge_exc)
+        if label in index:
+            kept.append(u)
+        else:
+            excluded[u.label] += 1
+    has_video = any(u.video_path for u in kept)
+    with_video = cfg.video == "on" or (cfg.video == "auto" and has_video)
+
+    fingerprint = _fingerprint(cfg, kept, with_video)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        old = folder.read_fingerprint(out_dir)
+        if overwrite:
+            shutil.rmtree(out_dir)
+        elif old is not None and old != fingerprint:
+            raise PreprocessError(f"{out_dir} holds records of another configuration or corpus "
+                                  f"(see {out_dir / folder.FINGERPRINT}); pass --overwrite to replace them or choose "
+                                  f"another --out")
+    folder.summary_path(out_dir, "x").parent.mkdir(parents=True, exist_ok=True)
+    folder.write_fingerprint(out_dir, fingerprint)
+
+    shards = plan_shards(kept, cfg.shard_size)
+    pending = [s for s in shards if not folder.is_complete(out_dir, s.name)]
+    for tmp in out_dir.glob("*.tmp"):
+        tmp.unlink()
+    done_before = len(shards) - len(pending)
+    log.info("%s: %d utterances in %d shards (%d already complete), %s, video %s -> %s",
+             cfg.corpus, len(kept), len(shards), done_before, cfg.variant, "on" if with_video else "off", out_dir)
+    if pending:
+        _write_shards(cfg, out_dir, pending, names, index, with_video, workers, progress)
+    manifest = folder.build_manifest(cfg, out_dir, [(s.name, s.unit) for s in shards], names, problems, excluded,
+                                     with_video, corpus_name)
+    manifest["seconds_this_run"] = round(time.time() - t0, 2)
+    manifest["shards_resumed"] = done_before
+    folder.write_manifest(out_dir, manifest)
+    return manifest
+
+
+def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, progress) -> None:
+    # TensorFlow is needed by the writer only, never by the workers.
+    from emotf.records.schema import ShardWriter, serialize_example
+
+    workers = workers or os.cpu_count() or 1
+    queue = [u for s in pending for u in s.utterances]
+    ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow threads
+    bar = _progress(len(queue), progress)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.to_dict(), with_video))
+    results = pool.imap(_work, queue, chunksize=1)
+    writer = None
+    try:
+        for shard in pending:
+            writer = ShardWriter(out_dir / shard.name)
+            summary = {"shard": shard.name, "records": 0, "utterances": 0, "per_label": collections.Counter(),
+                       "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
+                       "face_fallbacks": 0, "video_clips": 0}
+            for _ in shard.utterances:
+                utt, res, error = next(results)
+                bar.update(1)
+                if res is None:
+                    if cfg.strict:
+                        raise PreprocessError(f"bad input (strict mode): {error}")
+                    log.warning("skipped %s", error)
+                    summary["skipped"].append({"utt_id": utt.utt_id, "reason": error})
+                    continue
+                label = corpora.map_label(utt.label, merge_exc=cfg.merge_exc)
+                meta = _utt_metadata(utt, label, index[label])
+                for ex in res["examples"]:
+                    writer.write(serialize_example({**meta, **ex}))
+                n = len(res["examples"])
+                summary["records"] += n
+                summary["utterances"] += 1
+                summary["per_label"][label] += n
+                summary["per_speaker"][utt.speaker] += n
+                if res["converted"]:
+                    summary["converted"][res["converted"]] += 1
+                summary["face_fallbacks"] += res["face_fallbacks"]
+                summary["video_clips"] += n if with_video else 0
+            summary["sha256"] = writer.digest()
+            folder.write_summary(out_dir, summary)
+            writer.commit()
+            writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
+        pool.terminate()
+        pool.join()
+        bar.close()
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="utt", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def ensure_default_records(root: str | Path = "records") -> Path:
+    """The embedded default: the synthetic IEMOCAP-layout corpus, generated and preprocessed (DS2) on first use.
+
+    Returns:
+        The records folder, ``root/synth_iemocap/ds2``.
+    """
+    from emotf.corpora import synthetic
+
+    path = Path(root) / SYNTHETIC_CORPUS / "ds2"
+    if (path / folder.MANIFEST).is_file():
+        log.info("No --records given: using the embedded synthetic records in %s", path)
+        return path
+    data = Path(root) / ".synthetic" / "iemocap"
+    log.info("No --records given: generating the embedded synthetic corpus (IEMOCAP layout) in %s and "
+             "preprocessing it into %s", data, path)
+    synthetic.ensure_iemocap(data)
+    run(PreprocessConfig(corpus="iemocap", data=str(data)), path, corpus_name=SYNTHETIC_CORPUS, progress=False)
+    return path

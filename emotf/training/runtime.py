@@ -1,0 +1,125 @@
+"""Devices, distribution strategy, precision policy and XLA for a training run (TensorFlow backend).
+
+Call ``configure`` once, before any model is built: logical CPU devices and
+the dtype policy cannot change afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+
+log = logging.getLogger("emotf")
+
+
+@dataclasses.dataclass
+class Runtime:
+    strategy: object
+    policy: str
+    jit_compile: bool
+    devices: list[str]
+    replicas: int
+
+    def describe(self) -> dict:
+        return {"strategy": type(self.strategy).__name__, "policy": self.policy, "jit_compile": self.jit_compile,
+                "devices": self.devices, "replicas": self.replicas}
+
+
+def configure(*, mixed_precision: str = "auto", strategy: str = "default", jit_compile: str = "auto",
+              logical_cpus: int = 0, search: bool = False) -> Runtime:
+    """Set up devices, strategy and policy; the returned `Runtime` says what was chosen.
+
+    Args:
+        mixed_precision: "auto" (mixed_float16 on a GPU, float32 on CPU, where
+            float16 is slower and MaxPool3D has no float16 kernel), "on", "off".
+        strategy: "default" (one device), "mirrored" (all GPUs, else all
+            logical CPUs of this machine), "multiworker" (``TF_CONFIG``).
+        jit_compile: "auto", "on", "off"; see `resolve_jit`.
+        logical_cpus: split the first CPU into this many logical devices
+            (to run ``mirrored`` on a CPU-only machine).
+        search: the run is a KerasTuner search (``jit_compile="auto"`` means off there).
+    """
+    import keras
+    import tensorflow as tf
+
+    if logical_cpus and logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+        except RuntimeError as e:  # devices already initialised in this process
+            log.warning("could not split the CPU into %d logical devices: %s", logical_cpus, e)
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision == "on" or (mixed_precision == "auto" and gpus):
+        policy = "mixed_float16"
+        if not gpus:
+            log.warning("mixed_float16 on a CPU: slower than float32, and MaxPool3D (video) has no float16 kernel")
+    else:
+        policy = "float32"
+    keras.config.set_dtype_policy(policy)
+
+    if strategy == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        strat = tf.distribute.MirroredStrategy(devices=devices)
+    elif strategy == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multiworker needs TF_CONFIG (see docs/training.md)")
+        strat = tf.distribute.MultiWorkerMirroredStrategy()
+        devices = [f"worker {strat.cluster_resolver.task_id}"]
+    else:
+        strat = tf.distribute.get_strategy()
+        devices = [d.name for d in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]]
+    jit = resolve_jit(jit_compile, strategy=strategy, backend=keras.backend.backend(), search=search)
+    return Runtime(strat, policy, jit, devices, int(strat.num_replicas_in_sync))
+
+
+def resolve_jit(jit_compile: str, *, strategy: str = "default", backend: str = "tensorflow",
+                search: bool = False) -> bool:
+    """Whether models are compiled with XLA: "on", "off", or "auto".
+
+    "auto" is on for training on one device with the TensorFlow backend (faster on this CPU,
+    docs/benchmarks.md) and off under a distribution strategy and in searches: XLA's compiled
+    code outlives ``clear_session``, about 40 MB per trial (docs/tuning.md).
+    """
+    if jit_compile not in ("auto", "on", "off"):
+        raise ValueError(f"jit_compile must be auto, on or off. Received: {jit_compile!r}")
+    if jit_compile != "auto":
+        return jit_compile == "on"
+    return strategy == "default" and backend == "tensorflow" and not search
+
+
+def versions() -> dict[str, str]:
+    """What a run's numbers depend on besides its configuration and records: versions and the CPU."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from emotf import __version__
+
+    # The same seed retrains bit-identically on one machine (docs/results.md, "Seeds"); on another processor
+    # oneDNN may pick other kernels, whose round-off differs, so the CPU is part of a run's identity.
+    return {"emotf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "backend": keras.backend.backend(), "numpy": np.__version__, "cpu": cpu_model()}
+
+
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")  # the ones oneDNN chooses kernels by
+
+
+def cpu_model() -> str:
+    """The processor's model name and vector extensions, e.g. "AMD EPYC (avx2 fma)"."""
+    name, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not name:
+                    name = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    isa = [f for f in ISA_FLAGS if f in flags]
+    return f"{name} ({' '.join(isa)})" if isa else name

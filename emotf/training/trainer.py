@@ -1,0 +1,199 @@
+"""Train one model on one speaker-independent fold, then test it once (the work of ``python -m emotf.fit``).
+
+The run folder (`emotf.training.rundir`) receives the resolved configuration,
+the history, checkpoints, the selected model, the test and validation metrics,
+figures and TensorBoard logs. Validation speakers choose the checkpoint and
+stop early; the test speakers are scored once, at the end.
+
+Run the same configuration again after a kill and it resumes from the last
+finished epoch (``BackupAndRestore``); a finished run is not retrained.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from emotf.config import TrainConfig
+from emotf.training.rundir import RunDir
+
+log = logging.getLogger("emotf")
+
+
+def default_out(cfg: TrainConfig, corpus: str, variant: str) -> str:
+    return os.path.join("runs", f"{cfg.arch}-{corpus}-{variant}-c{cfg.classes}-{cfg.split}-f{cfg.fold}")
+
+
+def _best_so_far(phase: RunDir, key: str, mode: str) -> float | None:
+    vals = [float(r[key]) for r in phase.history() if key in r and not math.isnan(r[key])]
+    if not vals:
+        return None
+    return max(vals) if mode == "max" else min(vals)
+
+
+def fit_phase(model, train_ds, val_ds, *, phase: RunDir, epochs: int, steps_per_epoch: int, monitor: str, mode: str,
+              batch_size: int, patience: int = 0, tensorboard: bool = False, verbose: int = 2):
+    """``model.fit`` with resume (BackupAndRestore), best/last checkpoints and a CSV history that survives kills.
+
+    Returns:
+        The phase's history, one dict per epoch.
+    """
+    import keras
+
+    from emotf.training.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, Throughput
+
+    phase.checkpoints.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        Throughput(batch_size),
+        AtomicModelCheckpoint(str(phase.best_weights), monitor=monitor, mode=mode, save_best_only=True,
+                              save_weights_only=True, initial_value_threshold=_best_so_far(phase, monitor, mode)),
+        AtomicModelCheckpoint(str(phase.last_weights), save_weights_only=True),
+        keras.callbacks.CSVLogger(str(phase.history_csv), append=True),
+        AtomicBackupAndRestore(str(phase.backup)),
+    ]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(phase.tensorboard), write_graph=False, profile_batch=0))
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+              callbacks=callbacks, verbose=verbose, shuffle=False)
+    return phase.history()
+
+
+def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[str, Any]:
+    """Train, select on validation speakers, test once; returns the metrics dict (also metrics.json).
+
+    Raises:
+        ValueError: bad records, an impossible split, or ``out`` holding a run of another configuration.
+    """
+    from emotf.records.folder import load_records
+
+    info = load_records(cfg.records)
+    run_dir = RunDir(cfg.out or default_out(cfg, info.corpus, info.variant))
+    run_dir.claim(cfg.to_dict(), overwrite)
+    if run_dir.is_finished:
+        log.info("%s is a finished run; its metrics.json stands (--overwrite retrains)", run_dir.path)
+        return run_dir.metrics()
+
+    import keras
+
+    from emotf import models
+    from emotf.training import experiment, runtime
+    from emotf.training.objectives import compile_classifier
+
+    rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
+                           logical_cpus=cfg.logical_cpus)
+    keras.utils.set_random_seed(cfg.seed)
+    ex = experiment.prepare(cfg, info)
+    num_classes = len(ex.class_names)
+    run_dir.write_config({"out": str(run_dir.path), "config": cfg.to_dict(), "num_epochs": cfg.num_epochs,
+                          **ex.describe(), "runtime": rt.describe(), "versions": runtime.versions()})
+    with rt.strategy.scope():
+        model, encoders = models.build(cfg.arch, ex.shapes, num_classes, audio_arch=cfg.audio_arch,
+                                       colormap=cfg.colormap, **cfg.model)
+        if not run_dir.is_trained:
+            if encoders is not None and cfg.pretrain_epochs:
+                _pretrain(cfg, ex, encoders, run_dir.pretrain, rt, verbose)
+            compile_classifier(model, num_classes=num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                               jit_compile=rt.jit_compile)
+            history = fit_phase(model, ex.train_dataset(), ex.eval_dataset("val"), phase=run_dir,
+                                epochs=cfg.num_epochs, steps_per_epoch=ex.steps_per_epoch(cfg.max_steps_per_epoch),
+                                monitor="val_ua", mode="max", batch_size=cfg.batch_size, patience=cfg.patience,
+                                tensorboard=True, verbose=verbose)
+            if cfg.select == "best" and run_dir.best_weights.is_file():
+                model.load_weights(str(run_dir.best_weights))
+            model.save(str(run_dir.model_file))
+            run_dir.mark_done({"epochs_run": len(history), "select": cfg.select})
+        else:
+            model = keras.saving.load_model(str(run_dir.model_file), compile=False)
+            compile_classifier(model, num_classes=num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                               jit_compile=rt.jit_compile)
+    history = run_dir.history()
+    run_dir.write_history(history)
+    result = _evaluate_and_report(model, cfg, ex, history, run_dir)
+    run_dir.clear_backup()
+    return result
+
+
+def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -> None:
+    """Contrastive pre-training of the two encoders, resumable, done once (``RUN/pretrain``)."""
+    from emotf.training import contrastive
+
+    if phase.is_trained:
+        encoders[0].load_weights(str(phase.encoder_weights("audio")))
+        encoders[1].load_weights(str(phase.encoder_weights("video")))
+        log.info("contrastive pre-training already done; encoders loaded from %s", phase.path)
+        return
+    phase.path.mkdir(parents=True, exist_ok=True)
+    siamese = contrastive.siamese(encoders, ex.shapes, margin=cfg.margin, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  jit_compile=rt.jit_compile)
+    data = contrastive.pair_streams(ex, cfg)
+    log.info("contrastive pre-training: %d epochs of %d steps, margin %.2f", cfg.pretrain_epochs, data["steps"],
+             cfg.margin)
+    history = fit_phase(siamese, data["train"], data["val"], phase=phase, epochs=cfg.pretrain_epochs,
+                        steps_per_epoch=data["steps"], monitor="val_loss", mode="min", batch_size=cfg.batch_size,
+                        verbose=verbose)
+    if phase.best_weights.is_file():
+        siamese.load_weights(str(phase.best_weights))
+    encoders[0].save_weights(str(phase.encoder_weights("audio")))
+    encoders[1].save_weights(str(phase.encoder_weights("video")))
+    phase.clear_backup()
+    phase.mark_done({"epochs": len(history), "history": history})
+
+
+def _evaluate_and_report(model, cfg: TrainConfig, ex, history, run_dir: RunDir) -> dict[str, Any]:
+    from emotf.evaluation import plots, scoring
+
+    info, split, class_names = ex.info, ex.split, ex.class_names
+    result: dict[str, Any] = {"arch": cfg.arch, "records": str(info.root), "corpus": info.corpus,
+                              "variant": info.variant, "split": split.to_dict(), "class_names": list(class_names),
+                              "counts": ex.counts}
+    for part, name in (("val", "validation"), ("test", "test")):
+        pred = scoring.predict_records(model, ex.eval_dataset(part, with_meta=True))
+        result[name] = scoring.score(pred, class_names)
+        log.info("%s", scoring.summary_line(name, result[name]))
+    speeds = [h["train_samples_per_s"] for h in history if "train_samples_per_s" in h]
+    result["train_samples_per_s"] = float(sorted(speeds)[len(speeds) // 2]) if speeds else None
+    result["epochs_run"] = len(history)
+    if history and cfg.select == "best" and "val_ua" in history[0]:
+        best = max(history, key=lambda h: h["val_ua"])
+        result["selected_epoch"] = int(best["epoch"]) + 1
+    else:
+        result["selected_epoch"] = len(history)
+    result["params"] = int(model.count_params())
+    title = f"{cfg.arch} · {info.corpus}/{info.variant} · {split.scheme} fold {split.fold + 1}"
+    plots.confusion_png(result["test"]["confusion_matrix"], class_names, run_dir.figure("confusion_test"),
+                        title=f"{title} · test UA {result['test']['ua']:.3f}")
+    plots.confusion_png(result["validation"]["confusion_matrix"], class_names, run_dir.figure("confusion_val"),
+                        title=f"{title} · validation UA {result['validation']['ua']:.3f}")
+    if history:
+        plots.curves_png(history, run_dir.figure("curves"), title=title)
+    _hparams_summary(cfg, result, run_dir.tensorboard / "hparams", trial_id=run_dir.path.name)
+    run_dir.write_metrics(result)
+    return result
+
+
+def _hparams_summary(cfg: TrainConfig, result: dict, logdir: Path, trial_id: str) -> None:
+    """One TensorBoard hparams session: the run's settings and its selected-epoch figures."""
+    import json
+
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    values = {"arch": cfg.arch, "classes": cfg.classes, "fold": cfg.fold, "lr": cfg.lr,
+              "weight_decay": cfg.weight_decay, "batch_size": cfg.batch_size, "balance": cfg.balance,
+              "augment": ",".join(cfg.augment) or "none", "pretrain_epochs": cfg.pretrain_epochs,
+              **{f"model.{k}": (v if isinstance(v, int | float | str | bool) else json.dumps(v))
+                 for k, v in cfg.model.items()}}
+    scalars = {"test/wa": result["test"]["wa"], "test/ua": result["test"]["ua"],
+               "test/macro_f1": result["test"]["macro_f1"], "validation/wa": result["validation"]["wa"],
+               "validation/ua": result["validation"]["ua"]}
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        hp.hparams_config(hparams=[hp.HParam(k) for k in values], metrics=[hp.Metric(k) for k in scalars])
+        hp.hparams(values, trial_id=trial_id)
+        for k, v in scalars.items():
+            if not math.isnan(v):
+                tf.summary.scalar(k, v, step=0)

@@ -1,0 +1,183 @@
+"""KerasTuner search spaces, one HyperModel per architecture family.
+
+Each HyperModel takes the fixed facts (architecture, input shapes, number of
+classes) in its constructor and reads ``hp`` only in ``resolve``/``build``; the
+model itself comes from the ``emotf.models`` builders, so no model code lives
+here. Every default equals the paper's setting (``tests/test_tuning.py`` pins
+the full default ``hp.values``):
+
+* dropout 0.2 after the FC layer (0.5 in the reference's CNN+LSTM), recurrent
+  dropout 0.1 (0.3 in the CNN+LSTM);
+* weight decay 0.01 and learning rate 1e-4 (the paper tried 1e-3, 1e-4, 1e-5);
+* conv widths 16/24/32 (video 16/32/64/128) times a width multiplier of 1 (the
+  paper tried doubling and quadrupling), FC 64, recurrent 128, video FC 256,
+  fusion 64, contrastive margin 1.
+
+``resolve(hp)`` turns the values into two dicts, the ``TrainConfig`` fields
+(``lr``, ``weight_decay``, ``margin``: `SEARCHED`) and the builder arguments,
+which is also what ``best_hparams.json`` holds and ``python -m emotf.fit
+--hparams`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import keras_tuner
+
+from emotf import models
+from emotf.catalog import ARCHS, AUDIO_BRANCHES
+from emotf.models.audio import PAPER_FILTERS
+from emotf.training.objectives import compile_classifier
+
+VIDEO_FILTERS = (16, 32, 64, 128)
+OBJECTIVE = keras_tuner.Objective("val_ua", direction="max")
+# The TrainConfig fields a search chooses (so python -m emotf.tune does not take them as flags).
+SEARCHED = ("lr", "weight_decay", "margin")
+
+
+def _scaled(filters: Sequence[int], width: float) -> list[int]:
+    return [max(1, int(round(f * width))) for f in filters]
+
+
+def _optimizer_space(hp) -> dict[str, float]:
+    return {"lr": hp.Choice("lr", [1e-3, 1e-4, 1e-5], default=1e-4),
+            "weight_decay": hp.Choice("weight_decay", [0.0, 1e-3, 1e-2, 1e-1], default=1e-2)}
+
+
+def _audio_space(hp, arch: str, prefix: str = "", head: bool = True) -> dict[str, Any]:
+    lstm = arch == "cnn_lstm"
+    kw: dict[str, Any] = {
+        "filters": _scaled(PAPER_FILTERS, hp.Choice(f"{prefix}width", [0.5, 1.0, 2.0, 4.0], default=1.0)),
+    }
+    if arch != "cnn":
+        kw["rnn_units"] = hp.Choice(f"{prefix}rnn_units", [64, 128, 256], default=128)
+        kw["rnn_dropout"] = hp.Float(f"{prefix}rnn_dropout", 0.0, 0.5, step=0.1, default=0.3 if lstm else 0.1)
+    if head:
+        kw["fc_units"] = hp.Choice(f"{prefix}fc_units", [32, 64, 128, 256], default=64)
+        kw["dropout"] = hp.Float(f"{prefix}dropout", 0.0, 0.6, step=0.1, default=0.5 if lstm else 0.2)
+    return kw
+
+
+def _video_space(hp, prefix: str = "") -> dict[str, Any]:
+    return {
+        "filters": _scaled(VIDEO_FILTERS, hp.Choice(f"{prefix}width", [0.5, 1.0, 2.0], default=1.0)),
+        "fc_units": hp.Choice(f"{prefix}fc_units", [128, 256, 512], default=256),
+        "dropout": hp.Float(f"{prefix}dropout", 0.0, 0.6, step=0.1, default=0.2),
+    }
+
+
+class EmotionHyperModel(keras_tuner.HyperModel):
+    """Common part: fixed facts in the constructor, a compiled classifier from ``build``.
+
+    Args:
+        arch: the emotf architecture key.
+        input_shape: as the builder takes it (a dict for ``av``).
+        num_classes: classes of the output.
+        jit_compile: XLA for the compiled model.
+        colormap: the colour map of the audio input (``--colormap``).
+    """
+
+    archs: tuple[str, ...] = ()
+    last_params: int | None = None  # parameters of the model ``build`` made last
+    audio_arch = "cnn_rnn"
+
+    def __init__(self, arch: str, input_shape, num_classes: int, *, jit_compile: bool = True,
+                 colormap: str = "seismic", **kwargs):
+        if arch not in self.archs:
+            raise ValueError(f"{type(self).__name__} covers {list(self.archs)}. Received: arch={arch!r}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2. Received: {num_classes}")
+        super().__init__(name=arch, **kwargs)
+        self.arch = arch
+        self.input_shape = input_shape
+        self.num_classes = int(num_classes)
+        self.jit_compile = jit_compile
+        self.colormap = colormap
+
+    def resolve(self, hp) -> tuple[dict[str, Any], dict[str, Any]]:
+        """hp → (TrainConfig fields, builder arguments)."""
+        raise NotImplementedError
+
+    def build(self, hp) -> keras.Model:
+        keras.backend.clear_session()  # a trial's graph must not outlive it (keras-tuner #395, #873)
+        train, kwargs = self.resolve(hp)
+        model, _ = models.build(self.arch, self.input_shape, self.num_classes,
+                                audio_arch=self.audio_arch, colormap=self.colormap, **kwargs)
+        self.last_params = model.count_params()
+        return compile_classifier(model, num_classes=self.num_classes, lr=train["lr"],
+                                  weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
+
+
+class AudioHyperModel(EmotionHyperModel):
+    """``cnn``, ``cnn_rnn``, ``cnn_lstm``, ``crnn``: conv width, FC and RNN units, dropouts, lr, weight decay."""
+
+    archs = tuple(name for name, a in ARCHS.items() if a.modality == "audio")
+
+    def resolve(self, hp):
+        return _optimizer_space(hp), _audio_space(hp, self.arch)
+
+
+class VideoHyperModel(EmotionHyperModel):
+    """``video_3dcnn``: Conv3D width, FC units, dropout, lr, weight decay (the paper could not widen it)."""
+
+    archs = tuple(name for name, a in ARCHS.items() if a.modality == "video")
+
+    def resolve(self, hp):
+        return _optimizer_space(hp), _video_space(hp)
+
+
+class AVHyperModel(EmotionHyperModel):
+    """``av``: both branches' widths, the fusion width, lr, weight decay and the contrastive margin.
+
+    ``fit`` pre-trains the two encoders contrastively (with the trial's margin)
+    when given ``pretrain=(dataset, steps_per_epoch, epochs)``, then fine-tunes
+    the whole model, as ``emotf.fit`` does.
+    """
+
+    archs = tuple(name for name, a in ARCHS.items() if a.modality == "av")
+
+    def __init__(self, arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rnn", **kwargs):
+        super().__init__(arch, input_shape, num_classes, **kwargs)
+        if audio_arch not in AUDIO_BRANCHES:
+            raise ValueError(f"audio_arch must be one of {list(AUDIO_BRANCHES)}. Received: {audio_arch!r}")
+        self.audio_arch = audio_arch
+
+    def resolve(self, hp):
+        train = _optimizer_space(hp)
+        train["margin"] = hp.Float("margin", 0.25, 2.0, step=0.25, default=1.0)
+        audio = _audio_space(hp, self.audio_arch, prefix="audio_", head=False)
+        audio["fc_units"] = hp.Choice("embed_dim", [32, 64, 128], default=64)  # both branches embed to this
+        video = _video_space(hp, prefix="video_")
+        video["embed_dim"] = audio["fc_units"]
+        kwargs = {f"audio_{k}": v for k, v in audio.items()}
+        kwargs.update({f"video_{k}": v for k, v in video.items()})
+        kwargs["fusion_units"] = hp.Choice("fusion_units", [32, 64, 128], default=64)
+        return train, kwargs
+
+    def fit(self, hp, model, *args, pretrain: tuple | None = None, **kwargs):
+        if pretrain is not None:
+            from emotf.training import contrastive
+
+            dataset, steps, epochs = pretrain
+            train, _ = self.resolve(hp)
+            encoders = (model.get_layer("audio_encoder"), model.get_layer("video_encoder"))
+            siamese = contrastive.siamese(encoders, self.input_shape, margin=train["margin"], lr=train["lr"],
+                                          weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
+            siamese.fit(dataset, steps_per_epoch=steps, epochs=epochs, verbose=0)
+        return model.fit(*args, **kwargs)
+
+
+# The search space of each architecture, by what it reads.
+_BY_MODALITY: Mapping[str, type[EmotionHyperModel]] = {"audio": AudioHyperModel, "video": VideoHyperModel,
+                                                        "av": AVHyperModel}
+FAMILIES: Mapping[str, type[EmotionHyperModel]] = {name: _BY_MODALITY[a.modality] for name, a in ARCHS.items()}
+
+
+def get_hypermodel(arch: str, input_shape, num_classes: int, **kwargs) -> EmotionHyperModel:
+    """The search space of an architecture."""
+    if arch not in FAMILIES:
+        raise ValueError(f"no search space for {arch!r}; choose one of {sorted(FAMILIES)}")
+    return FAMILIES[arch](arch, input_shape, num_classes, **kwargs)

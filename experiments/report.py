@@ -1,0 +1,251 @@
+"""The generated tables and figures of docs/results.md, from the runs of the grid.
+
+    python -m experiments.report --write docs/results.md       # or: make report
+    python -m experiments.report                              # print the tables
+
+Every number comes from a finished run folder, from ``runs/`` or else from the
+ledger (`experiments.ledger`), with the command that made it; rows with no
+finished fold say so. The blocks between ``<!-- results:NAME -->`` markers of
+the page are replaced, nothing else. Rows measured before the ledger existed,
+whose run folders were lost, are kept as recorded
+(``experiments/recorded-2026-11-24.json``, marked †) until new runs cover their
+folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotf.evaluation.summary import markdown_table, mean_std, pooled_confusion, summary_rows
+from experiments import ledger
+from experiments.plan import CLASS_LABEL, PLAN, SECTIONS, Cell, eval_stem
+
+RECORDED_NOTE = ("† recorded on 2026-11-24 from run folders that are lost (runs/ was not kept in git then; "
+                 "see the Status above); `python -m experiments.run` re-measures the row, which shows the "
+                 "new runs once they cover the same folds.")
+
+
+def parse_markdown_table(text: str) -> list[dict[str, str]]:
+    """The rows of the first pipe table in ``text``, as ``{header: cell}``."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 2:
+        return []
+    split = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return [dict(zip(split[0], row, strict=False)) for row in split[2:]]
+
+
+def _find_recorded(recorded: Sequence[dict[str, str]], want: dict[str, str]) -> dict[str, str] | None:
+    """The first recorded row whose columns hold ``want``'s values, or None."""
+    return next((r for r in recorded if all(r.get(k) == v for k, v in want.items())), None)
+
+
+def _folds_of(value: str) -> set[str]:
+    return {f for f in value.replace("†", "").strip().split(",") if f and f != "none yet"}
+
+
+def _covers(row: dict[str, Any], old: dict[str, str]) -> bool:
+    """The new row holds at least the folds (or fold models) of the recorded one."""
+    if "fold models" in old:
+        return int(row["fold models"]) >= int(old["fold models"])
+    return _folds_of(str(row["folds"])) >= _folds_of(old["folds"])
+
+
+def _prefer_recorded(rows: list[dict[str, Any]], recorded: Sequence[dict[str, str]],
+                     keys: Sequence[str]) -> tuple[list[dict[str, Any]], bool]:
+    """Each row, or the recorded row with the same ``keys`` (marked †) where the new one covers fewer folds."""
+    out, used = [], False
+    for row in rows:
+        old = _find_recorded(recorded, {k: str(row[k]) for k in keys})
+        if old is not None and not _covers(row, old):
+            col = "fold models" if "fold models" in old else "folds"
+            row, used = {**old, col: f"{old[col]} †"}, True
+        out.append(row)
+    return out, used
+
+
+def _table(rows: list[dict[str, Any]], recorded: Sequence[dict[str, str]], keys: Sequence[str]) -> str:
+    rows, used = _prefer_recorded(rows, recorded, keys)
+    return markdown_table(rows) + (f"\n\n{RECORDED_NOTE}" if used else "")
+
+
+def _grid_table(cells: Sequence[Cell], root: Path, with_variant: bool = False,
+                recorded: Sequence[dict[str, str]] = ()) -> str:
+    rows = []
+    for c in cells:
+        res = ledger.cell_results(c, root)
+        classes = CLASS_LABEL[c.classes] if c.corpus == "ravdess" or not res else len(res[0].metrics["class_names"])
+        row = {"classes": classes, "arch": c.label}
+        if with_variant:
+            row = {"variant": c.variant, **row}
+        row.update(summary_rows(res))
+        row["test clips / fold"] = " ".join(str(r.metrics["test"]["n"]) for r in res)
+        rows.append(row)
+    # The synthetic corpus's class count comes from its runs, so its rows are known by arch alone.
+    keys = ("arch",) if all(c.corpus != "ravdess" for c in cells) else ("classes", "arch")
+    return _table(rows, recorded, (("variant",) if with_variant else ()) + keys)
+
+
+def _commands(cells: Sequence[Cell]) -> str:
+    return "\n".join(f"    {c.command()}" for c in cells)
+
+
+def _cross_table(cells: Sequence[Cell], root: Path, recorded: Sequence[dict[str, str]] = ()) -> str:
+    rows = []
+    for c in cells:
+        for records in c.cross:
+            stem = eval_stem(records)
+            reps = [r.evals[stem] for r in ledger.cell_results(c, root) if stem in r.evals]
+            rows.append({"trained on": f"RAVDESS {c.variant}, {CLASS_LABEL[c.classes]} classes", "arch": c.label,
+                         "tested on": stem.rsplit("-", 1)[0],
+                         "classes scored": ", ".join(reps[0]["predicted_classes"]) if reps else "",
+                         "fold models": len(reps), "WA": mean_std([e["wa"] for e in reps]),
+                         "UA": mean_std([e["ua"] for e in reps]),
+                         "macro-F1": mean_std([e["macro_f1"] for e in reps]),
+                         "clips": reps[0]["n"] if reps else ""})
+    return _table(rows, recorded, ("trained on", "arch", "tested on"))
+
+
+def _tuned_table(plan: Sequence[Cell], root: Path, recorded: Sequence[dict[str, str]] = ()) -> str:
+    rows = []
+    for tuned in (c for c in plan if c.section == "tuned"):
+        base = next(c for c in plan if c.section == "grid" and (c.arch, c.classes, c.variant) ==
+                    (tuned.arch, tuned.classes, tuned.variant))
+        t_res = {r.fold: r for r in ledger.cell_results(tuned, root)}
+        b_res = {r.fold: r for r in ledger.cell_results(base, root)}
+        shared = sorted(set(t_res) & set(b_res))
+        for name, res in (("paper defaults", b_res), ("tuned (best_hparams.json)", t_res)):
+            rows.append({"configuration": name, "arch": tuned.arch, "params": (
+                f"{res[shared[0]].metrics['params']:,}" if shared else ""), **summary_rows([res[f] for f in shared])})
+    return _table(rows, recorded, ("configuration",))
+
+
+def _seeds_table(plan: Sequence[Cell], root: Path) -> str:
+    """One row per (arch, classes, variant, fold) of the seed study: the test UA under each seed.
+
+    Seed 0 is the run of the same fold in the grid or variants table (``emotf.fit``'s default seed).
+    """
+    rows = []
+    study = [c for c in plan if c.section == "seeds"]
+    for key in dict.fromkeys((c.arch, c.classes, c.variant, f) for c in study for f in c.folds):
+        arch, classes, variant, fold = key
+        base = next(c for c in plan if c.section in ("grid", "variants") and (c.arch, c.classes, c.variant) ==
+                    (arch, classes, variant) and not c.tag)
+        cells = [base] + [c for c in study if (c.arch, c.classes, c.variant) == (arch, classes, variant)]
+        runs = [(c, ledger.fold_result(c, fold, root)) for c in cells]
+        runs = [(c, r) for c, r in runs if r is not None]
+        seeds = [c.args[c.args.index("--seed") + 1] if "--seed" in c.args else "0" for c, _ in runs]
+        ua = [r.metrics["test"]["ua"] for _, r in runs]
+        rows.append({"variant": variant, "classes": CLASS_LABEL[classes], "arch": arch, "fold": fold,
+                     "seeds": " ".join(seeds) or "none yet", "test UA per seed": " ".join(f"{u:.3f}" for u in ua),
+                     "test UA": mean_std(ua) if ua else "",
+                     "spread (max − min)": f"{max(ua) - min(ua):.3f}" if len(ua) > 1 else "",
+                     "val UA per seed": " ".join(f"{r.metrics['validation']['ua']:.3f}" for _, r in runs),
+                     "selected epoch": " ".join(str(r.metrics["selected_epoch"]) for _, r in runs)})
+    return markdown_table(rows)
+
+
+def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict[str, str] | None:
+    """The recorded row of the cell in its own section's table, if any."""
+    if cell.section == "tuned":
+        want = {"configuration": "tuned (best_hparams.json)"}
+    else:
+        want = {"arch": cell.label}
+        if cell.section != "av":
+            want["classes"] = CLASS_LABEL[cell.classes]
+        if cell.section in ("variants", "level"):
+            want["variant"] = cell.variant
+    return _find_recorded(recorded.get(cell.section, []), want)
+
+
+def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[Path]:
+    """One PNG per row with a finished fold: the test confusion matrices summed over its folds."""
+    from emotf.evaluation import plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recorded = ledger.read_recorded(root)
+    written = []
+    for c in (c for c in plan if c.section != "seeds"):  # a seed's run is one fold of a row that has its figure
+        res = ledger.cell_results(c, root)
+        old = _recorded_for(c, recorded)
+        if not res or (old is not None and not _covers({"folds": ",".join(str(r.fold) for r in res)}, old)):
+            continue  # a recorded row keeps its recorded figure
+        name = f"{c.corpus}-{c.variant}-c{CLASS_LABEL[c.classes]}-{c.arch}" + (f"-{c.tag}" if c.tag else "")
+        names = res[0].metrics["class_names"]
+        ua = np.mean([r.metrics["test"]["ua"] for r in res])
+        written.append(plots.confusion_png(
+            pooled_confusion(res), names, out_dir / f"{name}.png",
+            title=f"{c.label}, {c.corpus} {c.variant}, test folds {','.join(str(r.fold) for r in res)} · "
+                  f"mean UA {ua:.3f}"))
+    return written
+
+
+def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str]:
+    """The generated blocks of docs/results.md, by name."""
+    by = {s: [c for c in plan if c.section == s] for s in SECTIONS}
+    grid_ds2 = [c for c in by["grid"] if c.variant == "ds2"]
+    recorded = ledger.read_recorded(root)
+
+    def against_grid(section: str) -> str:
+        """The section's rows after the grid's DS2 rows of the same architecture and classes."""
+        keys = {(c.arch, c.classes) for c in by[section]}
+        base = [c for c in grid_ds2 if (c.arch, c.classes) in keys]
+        return (_grid_table(base + by[section], root, with_variant=True, recorded=recorded.get(section, ()))
+                + "\n\nCommands:\n\n" + _commands(by[section]))
+
+    return {
+        "grid": _grid_table(grid_ds2, root, recorded=recorded.get("grid", ()))
+        + "\n\nCommands:\n\n" + _commands(grid_ds2),
+        "variants": against_grid("variants"),
+        "level": against_grid("level"),
+        "cross": _cross_table([c for c in plan if c.cross], root, recorded.get("cross", ()))
+        + "\n\nCommands (per fold model F):\n\n"
+        + "\n".join(f"    python -m emotf.evaluate {c.out_pattern()} --records {r}"
+                    for c in plan for r in c.cross),
+        "tuned": _tuned_table(plan, root, recorded.get("tuned", ())) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
+        "av": _grid_table(by["av"], root, recorded=recorded.get("av", ())) + "\n\nCommands:\n\n" + _commands(by["av"]),
+        "seeds": _seeds_table(plan, root) + "\n\nCommands (seed 0 is the grid's or variants' run of the fold):\n\n"
+        + _commands(by["seeds"]),
+    }
+
+
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?:.*?\n)?(<!-- /results:(?P=name) -->)", re.S)
+
+
+def fill(text: str, blocks: dict[str, str]) -> str:
+    """Replace each ``<!-- results:NAME -->…<!-- /results:NAME -->`` block of ``text`` with ``blocks[NAME]``.
+
+    Raises:
+        KeyError: a block names no table.
+    """
+    def repl(m: re.Match) -> str:
+        return m.group(1) + blocks[m.group("name")].rstrip("\n") + "\n" + m.group(3)
+
+    return BLOCK.sub(repl, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--write", default="", help="markdown file whose results blocks are refreshed")
+    p.add_argument("--figures", default="docs/results", help="folder for the pooled confusion PNGs")
+    args = p.parse_args(argv)
+    blocks = tables(PLAN)
+    if args.write:
+        path = Path(args.write)
+        path.write_text(fill(path.read_text(), blocks))
+        figs = confusion_figures(PLAN, Path("."), Path(args.figures))
+        print(f"{path}: tables refreshed; {len(figs)} confusion figure(s) in {args.figures}")
+    else:
+        for name, text in blocks.items():
+            print(f"## {name}\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The command lines share one definition of the training flags; their choices come from the catalog."""
+
+import dataclasses
+
+import pytest
+
+from emotf import catalog, cli, fit, preprocess, tune
+from emotf.config import TrainConfig
+from emotf.tuning.search import NOT_SEARCH_FLAGS, SearchConfig
+
+
+def _flags(parser) -> dict[str, object]:
+    return {a.dest: a for a in parser._actions if a.option_strings}
+
+
+def test_every_train_config_field_is_a_flag_of_fit_and_of_tune_unless_tune_names_it():
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}  # model: filled by --hparams
+    fit_flags, tune_flags = _flags(fit.build_parser()), _flags(tune.build_parser())
+    assert fields <= set(fit_flags)
+    assert fields - set(NOT_SEARCH_FLAGS) <= set(tune_flags)
+    assert not set(NOT_SEARCH_FLAGS) & set(tune_flags)
+    assert {f.name for f in dataclasses.fields(SearchConfig)} <= set(tune_flags)
+    for name in fields - set(NOT_SEARCH_FLAGS):  # the same flag, with the same default and choices, in both
+        a, b = fit_flags[name], tune_flags[name]
+        assert (a.option_strings, a.default, a.choices) == (b.option_strings, b.default, b.choices), name
+
+
+def test_choices_are_generated_from_the_catalog():
+    flags = _flags(fit.build_parser())
+    assert tuple(flags["arch"].choices) == tuple(catalog.ARCHS)
+    assert tuple(flags["audio_arch"].choices) == catalog.AUDIO_BRANCHES == ("cnn", "cnn_rnn", "cnn_lstm", "crnn")
+    assert tuple(flags["classes"].choices) == catalog.CLASS_CHOICES
+    assert tuple(flags["split"].choices) == catalog.SPLIT_SCHEMES
+    assert tuple(flags["colormap"].choices) == catalog.COLORMAPS
+    pre = _flags(preprocess.build_parser())
+    assert tuple(pre["variant"].choices) == tuple(catalog.VARIANTS)
+    assert tuple(pre["classes"].choices) == catalog.CLASS_CHOICES
+
+
+def test_flags_map_back_onto_the_config():
+    argv = ["--arch", "crnn", "--augment", "crop,rotate", "--fold", "2", "--jit-compile", "off"]
+    cfg = cli.train_config(fit.build_parser().parse_args(argv), argv)
+    assert (cfg.arch, cfg.augment, cfg.fold, cfg.jit_compile) == ("crnn", ("crop", "rotate"), 2, "off")
+    assert cli.train_config(fit.build_parser().parse_args([]), []) == TrainConfig()
+    args = tune.build_parser().parse_args(["--tuner", "random", "--max-trials", "3", "--patience", "2"])
+    assert cli.config_from_args(args, SearchConfig) == SearchConfig(tuner="random", max_trials=3)
+    assert cli.train_config(args, []).patience == 2  # a trial's early stopping is the training flag
+    with pytest.raises(SystemExit):
+        fit.build_parser().parse_args(["--arch", "resnet"])
+    with pytest.raises(ValueError, match="augment takes"):
+        cli.train_config(fit.build_parser().parse_args(["--augment", "flip"]), [])
+
+
+def test_xla_auto_is_on_for_training_and_off_for_searches():
+    from emotf.training.runtime import resolve_jit
+
+    assert resolve_jit("auto") is True
+    assert resolve_jit("auto", search=True) is False  # what a search then writes in its config.json, too
+    assert resolve_jit("auto", strategy="mirrored") is False and resolve_jit("auto", backend="jax") is False
+    assert resolve_jit("on", search=True) is True and resolve_jit("off") is False
+    with pytest.raises(ValueError):
+        resolve_jit("yes")

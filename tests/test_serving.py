@@ -1,0 +1,89 @@
+"""Serving: predict, Keras and TFLite on the same stored input; run folders made before the colour-map layer."""
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+from conftest import shared
+
+pytest.importorskip("tensorflow")
+
+from emotf import export, fit, predict  # noqa: E402
+from emotf.serving import exporter, inference  # noqa: E402
+from emotf.training.rundir import open_run  # noqa: E402
+
+TINY_CNN = {"filters": [4, 4, 4], "fc_units": 8}
+
+
+@pytest.fixture(scope="module")
+def real_ravdess_run(tmp_path_factory):
+    """A one-step cnn run on real RAVDESS records at the default 200x300 size (3 actors, 4 clips each)."""
+    from emotf import preprocess
+
+    src = shared("ravdess_speech")
+    root = tmp_path_factory.mktemp("real")
+    corpus = root / "corpus"
+    for actor in ("Actor_01", "Actor_02", "Actor_03"):
+        (corpus / actor).mkdir(parents=True)
+        for f in sorted((src / actor).glob("03-01-0[1-5]-01-01-01-*"))[:4]:
+            (corpus / actor / f.name).symlink_to(f)
+    assert preprocess.main(["--corpus", "ravdess", "--data", str(corpus), "--out", str(root / "records"),
+                            "--variant", "ds2", "--workers", "2", "--no-progress"]) == 0
+    hp = root / "hp.json"
+    hp.write_text(json.dumps(TINY_CNN))
+    out = root / "run"
+    assert fit.main(["--arch", "cnn", "--records", str(root / "records" / "ravdess" / "ds2"), "--out", str(out),
+                     "--epochs", "1", "--max-steps-per-epoch", "1", "--batch-size", "4", "--hparams", str(hp),
+                     "--jit-compile", "off", "--quiet"]) == 0
+    return out, src
+
+
+@pytest.mark.realdata
+def test_predict_keras_and_tflite_agree_on_a_real_ravdess_clip(real_ravdess_run, capsys):
+    run_dir, src = real_ravdess_run
+    assert export.main([str(run_dir), "--format", "tflite"]) == 0
+    lite = run_dir / "export" / "model.tflite"
+    runner = exporter.TFLiteRunner(lite)
+    (spec,) = runner.inputs
+    assert spec["dtype"] == np.uint8 and tuple(spec["shape"][1:]) == (200, 300, 1)  # the stored spectrogram
+    clip = sorted((src / "Actor_10").glob("03-01-05-02-*"))[0]  # an actor the model never saw
+    x, spans = inference.features(open_run(run_dir), clip)
+    assert x["audio"].dtype == np.uint8 and x["audio"].shape == (len(spans), 200, 300, 1)
+    keras_probs = open_run(run_dir).load_model().predict(x["audio"], verbose=0)
+    lite_probs = runner([x["audio"]])
+    np.testing.assert_allclose(lite_probs, keras_probs, atol=1e-4)
+    result = inference.predict(run_dir, clip)
+    np.testing.assert_allclose([c["probabilities"][n] for c in result["clips"] for n in open_run(run_dir).class_names],
+                               keras_probs.ravel(), atol=1e-5)
+    assert predict.main([str(run_dir), str(clip)]) == 0 and result["label"] in capsys.readouterr().out
+
+
+def test_a_run_folder_whose_model_takes_rgb_images_still_loads_and_predicts(tiny_records, tmp_path, caplog):
+    from emotf import models
+
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps(TINY_CNN))
+    run_dir = tmp_path / "run"
+    assert fit.main(["--arch", "cnn", "--records", str(tiny_records), "--out", str(run_dir), "--epochs", "1",
+                     "--max-steps-per-epoch", "1", "--batch-size", "8", "--hparams", str(hp), "--colormap", "gray",
+                     "--jit-compile", "off", "--quiet"]) == 0
+    # The same weights in a model of the old contract: a (48, 72, 3) image in [0, 1], coloured outside.
+    current = open_run(run_dir).load_model()
+    old = models.build_cnn((48, 72, 3), len(open_run(run_dir).class_names), colormap=None, **TINY_CNN)
+    old.set_weights(current.get_weights())
+    legacy = tmp_path / "legacy"
+    shutil.copytree(run_dir, legacy)
+    old.save(legacy / "model.keras")
+    wav = sorted((tiny_records.parents[2] / "corpus").glob("Actor_01/03-01-05-*.wav"))[0]
+    caplog.set_level(logging.INFO, logger="emotf")
+    want = inference.predict(run_dir, wav)
+    got = inference.predict(legacy, wav)
+    assert "predates the colour-map layer" in caplog.text and "gray" in caplog.text
+    assert got["label"] == want["label"]
+    for name, p in want["probabilities"].items():
+        assert got["probabilities"][name] == pytest.approx(p, abs=1e-5)
+    from emotf.evaluation import rescore
+
+    assert rescore.evaluate(legacy, tiny_records)["ua"] == pytest.approx(rescore.evaluate(run_dir, tiny_records)["ua"])

@@ -1,1 +1,0 @@
-"""KerasTuner search spaces for emotf's architectures (built in the tuning issue)."""
