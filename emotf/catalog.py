@@ -70,12 +70,15 @@ CLASS_CHOICES = ("all", *CLASS_SETS)
 # Speaker-independent split schemes (emotf.data.splits); "actor-folds" is another name for "speaker-folds".
 SPLIT_SCHEMES = ("auto", "loso", "speaker-folds", "actor-folds", "lospo")
 
-# The paper's data segmentations (Table 1): whole utterance vs 3-s clips, each without or with noise cleanup.
+# What preprocessing stores. The paper's data segmentations (Table 1) are spectrogram images: whole utterance or
+# 3-s clips, each without or with noise cleanup. "wave" stores each utterance's waveform, silence trimmed, for the
+# models that compute their own features (the waveform modality).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "ds1": {"segment": "utterance", "cleanup": False},
-    "ds2": {"segment": "clips", "cleanup": False},
-    "ds3": {"segment": "utterance", "cleanup": True},
-    "ds4": {"segment": "clips", "cleanup": True},
+    "ds1": {"segment": "utterance", "cleanup": False, "features": "image"},
+    "ds2": {"segment": "clips", "cleanup": False, "features": "image"},
+    "ds3": {"segment": "utterance", "cleanup": True, "features": "image"},
+    "ds4": {"segment": "clips", "cleanup": True, "features": "image"},
+    "wave": {"segment": "utterance", "cleanup": False, "features": "wave"},
 }
 
 # How the one-channel dB spectrogram becomes the three channels the paper's models read

@@ -57,6 +57,16 @@ class AudioConfig:
     # None keeps the recorded level. Removes loudness as a cue, which does not carry across corpora
     # recorded or normalised differently (EmoDB is peak-normalised, RAVDESS is not).
     level_dbfs: float | None = None
+    # Silence trimmed with a voice-activity detector (WebRTC VAD), so the amount of silence is no cue: leading and
+    # trailing non-speech dropped, pauses shortened to max_pause_ms. On for the "wave" variant; an option for images.
+    trim_silence: bool = False
+    max_pause_ms: float = 300.0
+    vad_aggressiveness: int = 2  # WebRTC VAD mode, 0 (least) to 3 (most aggressive in calling frames non-speech)
+    # Images: each frequency row's mean over the image subtracted (its 0 dB is the mean), so that neither the
+    # recording level nor a fixed channel tilt or EQ is in the image. Off: the paper's absolute dB.
+    band_norm: bool = False
+    # The "wave" variant: the longest waveform stored, in seconds (a longer utterance keeps its start; 0: whole).
+    max_wave_s: float = 0.0
     height: int = 200
     width: int = 300
     clip_s: float = 3.0
@@ -77,6 +87,9 @@ class AudioConfig:
         _check(self.level_dbfs is None or -100 < self.level_dbfs < 0,
                f"level_dbfs must lie in (-100, 0) dBFS. Received: {self.level_dbfs}")
         _check(0 <= self.min_tail_s <= self.clip_s, f"min_tail_s must lie in [0, clip_s]. Received: {self.min_tail_s}")
+        _check(self.vad_aggressiveness in (0, 1, 2, 3),
+               f"vad_aggressiveness must be 0, 1, 2 or 3. Received: {self.vad_aggressiveness}")
+        _check(self.max_pause_ms >= 0 and self.max_wave_s >= 0, "max_pause_ms and max_wave_s must be >= 0")
 
     @property
     def win_length(self) -> int:
@@ -147,6 +160,11 @@ class PreprocessConfig:
     @property
     def segment(self) -> str:
         return VARIANTS[self.variant]["segment"]
+
+    @property
+    def features(self) -> str:
+        """What the records hold: "image" (the paper's spectrogram images) or "wave" (the waveform)."""
+        return VARIANTS[self.variant]["features"]
 
     @property
     def cleanup(self) -> bool:

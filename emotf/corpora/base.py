@@ -53,7 +53,8 @@ class Problem:
 
 
 def coded_files(root: str | Path, extensions: tuple[str, ...], pattern: re.Pattern, codes: Mapping[str, str], *,
-                naming: str, what: str = "emotion code") -> tuple[list[tuple[Path, re.Match]], list[Problem]]:
+                naming: str, what: str = "emotion code",
+                fold_case: bool = False) -> tuple[list[tuple[Path, re.Match]], list[Problem]]:
     """The files under ``root`` (any depth, sorted) whose name encodes speaker and emotion.
 
     Args:
@@ -62,6 +63,7 @@ def coded_files(root: str | Path, extensions: tuple[str, ...], pattern: re.Patte
         codes: the corpus's emotion codes.
         naming: the naming scheme, for the problem of a file that does not follow it.
         what: what the code is called in that corpus's documentation ("emotion code", "emotion letter").
+        fold_case: compare the code in lower case (``codes`` keys are lower case).
 
     Returns:
         ((path, match) of every file that follows the scheme with a known code, problems of the others).
@@ -73,7 +75,7 @@ def coded_files(root: str | Path, extensions: tuple[str, ...], pattern: re.Patte
         m = pattern.match(path.stem)
         if not m:
             problems.append(Problem(str(path), f"name does not follow the {naming} pattern"))
-        elif m["emo"] not in codes:
+        elif (m["emo"].lower() if fold_case else m["emo"]) not in codes:
             problems.append(Problem(str(path), f"unknown {what} {m['emo']!r}"))
         else:
             found.append((path, m))

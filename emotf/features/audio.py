@@ -318,18 +318,117 @@ def db_to_uint8(db: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 def spectrogram_image(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """The stored spectrogram: (height, width) uint8, row 0 the highest frequency.
 
+    With ``cfg.band_norm`` each frequency bin's mean over the image is subtracted
+    first, so the image holds each bin's level relative to its own mean: a gain or
+    a fixed filter (channel, tilt, EQ) of the recording does not change it.
+
     Args:
         x: (n,) float32 waveform at ``cfg.sample_rate_hz``.
     """
     db = spectrogram_db(x, cfg)
+    if cfg.band_norm:
+        db = db - db.mean(axis=1, keepdims=True)
     return db_to_uint8(_resize(db[::-1], cfg.height, cfg.width), cfg)
 
 
 def utterance_images(x: np.ndarray, cfg: AudioConfig, *, mode: str, clean: bool, key: str):
-    """All images of one utterance for a variant: [(image, start_s, end_s), ...]."""
+    """All images of one utterance for a variant: [(image, start_s, end_s), ...].
+
+    Times are those of the (silence-trimmed, with ``cfg.trim_silence``) utterance.
+    """
     if cfg.level_dbfs is not None:
         # The whole utterance gets one gain, so its clips keep their levels relative to each other.
         x = x * np.float32(10.0 ** ((cfg.level_dbfs - active_level_dbfs(x, cfg)) / 20.0))
+    if cfg.trim_silence:
+        x = trim_silence(x, cfg)
     if clean:
         x = cleanup(x, cfg)
     return [(spectrogram_image(piece, cfg), a, b) for piece, a, b in segment(x, cfg, mode, key)]
+
+
+def utterance_wave(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """The waveform the "wave" variant stores: silence trimmed (``cfg.trim_silence``), at most ``cfg.max_wave_s``.
+
+    The level is left as recorded (with ``cfg.level_dbfs``: scaled to it); models of the waveform normalise
+    it themselves.
+    """
+    if cfg.level_dbfs is not None:
+        x = x * np.float32(10.0 ** ((cfg.level_dbfs - active_level_dbfs(x, cfg)) / 20.0))
+    if cfg.trim_silence:
+        x = trim_silence(x, cfg)
+    if cfg.max_wave_s:
+        x = x[: int(round(cfg.max_wave_s * cfg.sample_rate_hz))]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def to_pcm16(x: np.ndarray) -> np.ndarray:
+    """(n,) float in [-1, 1] → int16 PCM (clipped at full scale), as the "wave" records store it."""
+    return np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+
+
+# --------------------------------------------------------------------------- voice activity
+
+VAD_FRAME_MS = 30
+VAD_LEVEL_DBFS = -26.0  # the speech level the detector sees, whatever the recording's
+
+
+def speech_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """WebRTC VAD's decision for each 30-ms frame of ``x``: (n_frames,) bool.
+
+    The detector sees a copy scaled to a fixed speech level (``VAD_LEVEL_DBFS``,
+    by `active_level_dbfs`), so its decisions do not depend on how loud the
+    recording is.
+    """
+    import webrtcvad
+
+    if cfg.sample_rate_hz not in (8000, 16000, 32000, 48000):
+        raise ValueError(f"WebRTC VAD needs 8, 16, 32 or 48 kHz audio. Received: {cfg.sample_rate_hz} Hz")
+    frame = cfg.sample_rate_hz * VAD_FRAME_MS // 1000
+    n = len(x) // frame
+    if n == 0:
+        return np.zeros(0, bool)
+    scaled = x[: n * frame] * np.float32(10.0 ** ((VAD_LEVEL_DBFS - active_level_dbfs(x, cfg)) / 20.0))
+    pcm = to_pcm16(scaled).reshape(n, frame)
+    vad = webrtcvad.Vad(cfg.vad_aggressiveness)
+    return np.array([vad.is_speech(f.tobytes(), cfg.sample_rate_hz) for f in pcm], dtype=bool)
+
+
+def trim_silence(x: np.ndarray, cfg: AudioConfig, *, pad_ms: float = 90.0) -> np.ndarray:
+    """The speech of an utterance: non-speech before the first and after the last speech frame dropped, and
+    every pause inside shortened to ``cfg.max_pause_ms`` (its first and last halves kept).
+
+    ``pad_ms`` of context is kept around speech. An utterance in which the VAD finds
+    no speech is returned whole (its images or waveform are made as without trimming).
+
+    Args:
+        x: (n,) waveform.
+
+    Returns:
+        (m,) waveform, m <= n.
+    """
+    speech = speech_frames(x, cfg)
+    if not speech.any():
+        return x
+    frame = cfg.sample_rate_hz * VAD_FRAME_MS // 1000
+    pad = int(np.ceil(pad_ms / VAD_FRAME_MS))
+    keep = np.convolve(speech, np.ones(2 * pad + 1), mode="same") > 0  # speech, widened by the padding
+    first, last = np.flatnonzero(keep)[[0, -1]]
+    keep[:first] = keep[last + 1:] = False
+    half = int(cfg.max_pause_ms / VAD_FRAME_MS) // 2
+    i = first
+    while i <= last:  # inside pauses: keep `half` frames after the speech before, and `half` before the speech after
+        if keep[i]:
+            i += 1
+            continue
+        j = i
+        while not keep[j]:
+            j += 1
+        keep[i:j] = False
+        keep[i:min(j, i + half)] = True
+        keep[max(i, j - half):j] = True
+        i = j
+    frames = np.flatnonzero(keep)
+    pieces = [x[f * frame:(f + 1) * frame] for f in frames]
+    if frames[-1] == len(speech) - 1:  # the samples after the last whole frame follow it
+        pieces.append(x[len(speech) * frame:])
+    return np.concatenate(pieces).astype(np.float32)

@@ -37,10 +37,25 @@ def shard_name(unit: str, index: int, count: int) -> str:
     return f"{unit}-{index:05d}-of-{count:05d}.tfrecord"
 
 
-def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None) -> str:
-    """The records folder name of a variant, e.g. "ds2", "ds2-gain-19.5", "ds2-level-35"."""
-    return (variant + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
+def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None, *,
+                trim_silence: bool | None = None, band_norm: bool = False) -> str:
+    """The records folder name of a variant and the options that change its content.
+
+    E.g. "ds2", "ds2-gain-19.5", "ds2-level-35", "ds2-trim-norm" (silence trimmed, bands
+    normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default).
+    """
+    name = (variant + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
             + (f"-gain{gain_db:+g}" if gain_db else ""))
+    if trim_silence is not None and trim_silence != default_trim(variant):
+        name += "-trim" if trim_silence else "-notrim"
+    return name + ("-norm" if band_norm else "")
+
+
+def default_trim(variant: str) -> bool:
+    """Whether a variant trims silence unless told otherwise: the waveform variant does, the paper's do not."""
+    from emotf.catalog import VARIANTS
+
+    return VARIANTS[variant]["features"] == "wave"
 
 
 # --------------------------------------------------------------------------- the writing side
@@ -107,8 +122,10 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         "variant": cfg.variant,
         "config": cfg.to_dict(),
         "class_names": list(names),
+        "features": cfg.features,
+        "sample_rate_hz": cfg.audio.sample_rate_hz,
         "with_video": with_video,
-        "spec_shape": [cfg.audio.height, cfg.audio.width],
+        "spec_shape": [cfg.audio.height, cfg.audio.width] if cfg.features == "image" else None,
         "video_shape": ([cfg.video_config.frames, cfg.video_config.height, cfg.video_config.width]
                         if with_video else None),
         "records": total,
@@ -178,11 +195,13 @@ class RecordsInfo:
     variant: str
     class_names: tuple[str, ...]
     with_video: bool
-    spec_shape: tuple[int, int]
+    spec_shape: tuple[int, int] | None  # None: waveform records
     video_shape: tuple[int, int, int] | None
     shards: tuple[ShardInfo, ...]
     preprocess: Mapping
     digest: str | None = None  # SHA-256 of every record (None for records written before it was kept)
+    features: str = "image"  # "image" (spectrogram images) or "wave" (waveforms)
+    sample_rate: int = 16000
 
     @property
     def units(self) -> list[str]:
@@ -222,7 +241,15 @@ class RecordsInfo:
 
     def input_shapes(self, modality: str) -> dict | tuple:
         """The stored arrays a model of ``modality`` reads: (h, w, 1) uint8 spectrogram, (frames, h, w, 3)
-        uint8 face stack, or a dict of both."""
+        uint8 face stack, or a dict of both; for the waveform modality {"audio": (samples,), "audio_length": ()}.
+        """
+        if (modality == "waveform") != (self.features == "wave"):
+            held = "waveforms (--variant wave)" if self.features == "wave" else "spectrogram images"
+            wanted = ("the waveform: preprocess with --variant wave" if modality == "waveform"
+                      else "spectrogram images: preprocess with --variant ds1, ds2, ds3 or ds4")
+            raise ValueError(f"{self.root}: these records hold {held}, but a {modality} model reads {wanted}")
+        if modality == "waveform":
+            return {"audio": (None,), "audio_length": ()}
         audio = (*self.spec_shape, 1)
         if modality == "audio":
             return audio
@@ -273,6 +300,7 @@ def load_records(path: str | Path) -> RecordsInfo:
         shards.append(ShardInfo(f, s["unit"], int(s["records"]), per_label))
     return RecordsInfo(root=root, corpus=m.get("corpus", ""), variant=m.get("variant", ""),
                        class_names=tuple(m["class_names"]), with_video=bool(m["with_video"]),
-                       spec_shape=tuple(m["spec_shape"]),
+                       spec_shape=tuple(m["spec_shape"]) if m.get("spec_shape") else None,
                        video_shape=tuple(m["video_shape"]) if m.get("video_shape") else None,
-                       shards=tuple(shards), preprocess=m.get("config", {}), digest=m.get("digest"))
+                       shards=tuple(shards), preprocess=m.get("config", {}), digest=m.get("digest"),
+                       features=m.get("features", "image"), sample_rate=int(m.get("sample_rate_hz", 16000)))

@@ -26,8 +26,14 @@ CLIP_END = "clip/end_s"
 CORPUS = "corpus"
 MODE = "mode"
 SCHEMA = "schema_version"
+# The "wave" variant's waveform: int16 PCM, little-endian, mono, at its rate. Written only in records that have a
+# waveform, so the spectrogram records' bytes (and their digests) are those of before these keys existed.
+WAVE = "wave/pcm16"
+WAVE_SAMPLES = "wave/samples"
+WAVE_RATE = "wave/rate"
 
 STRING_KEYS = (LABEL_NAME, LABEL_RAW, SPEAKER, SESSION, GENDER, UTT_ID, CORPUS, MODE, VIDEO_ENCODING)
 INT_KEYS = (SPEC_HEIGHT, SPEC_WIDTH, LABEL_INDEX, CLIP_INDEX, CLIP_COUNT, SCHEMA,
             VIDEO_FRAMES, VIDEO_HEIGHT, VIDEO_WIDTH, VIDEO_FACE_FOUND)
 FLOAT_KEYS = (CLIP_START, CLIP_END)
+WAVE_INT_KEYS = (WAVE_SAMPLES, WAVE_RATE)

@@ -26,18 +26,32 @@ from emotf.records.keys import (
     STRING_KEYS,
     VIDEO,
     VIDEO_ENCODING,
+    WAVE,
+    WAVE_INT_KEYS,
+    WAVE_RATE,
+    WAVE_SAMPLES,
 )
 
 
 def serialize_example(ex: dict[str, Any]) -> bytes:
-    """A record dict (keys above; ``spec`` as (H, W) uint8, ``video`` as encoded bytes or absent) → bytes."""
-    spec = np.ascontiguousarray(ex["spec"], dtype=np.uint8)
+    """A record dict → bytes.
+
+    ``ex`` holds the keys of `emotf.records.keys` and the arrays: ``spec`` (H, W)
+    uint8 (absent in waveform records), ``video`` encoded bytes (or absent), ``wave``
+    (n,) int16 PCM and ``wave/rate`` (waveform records only).
+    """
+    spec = np.ascontiguousarray(ex.get("spec", np.zeros((0, 0))), dtype=np.uint8)
     feats = {
         SPEC: tf.train.Feature(bytes_list=tf.train.BytesList(value=[spec.tobytes()])),
         SPEC_HEIGHT: _int(spec.shape[0]),
         SPEC_WIDTH: _int(spec.shape[1]),
         SCHEMA: _int(SCHEMA_VERSION),
     }
+    if "wave" in ex:
+        pcm = np.ascontiguousarray(ex["wave"], dtype="<i2")
+        feats[WAVE] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[pcm.tobytes()]))
+        feats[WAVE_SAMPLES] = _int(len(pcm))
+        feats[WAVE_RATE] = _int(int(ex[WAVE_RATE]))
     for key in STRING_KEYS:
         feats[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(ex.get(key, "")).encode()]))
     for key in INT_KEYS:
@@ -55,7 +69,9 @@ def _int(v: int) -> tf.train.Feature:
 
 
 _FEATURES = {
-    SPEC: tf.io.FixedLenFeature([], tf.string),
+    SPEC: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    WAVE: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    **{k: tf.io.FixedLenFeature([], tf.int64, default_value=0) for k in WAVE_INT_KEYS},
     VIDEO: tf.io.VarLenFeature(tf.string),
     **{k: tf.io.FixedLenFeature([], tf.string, default_value="") for k in STRING_KEYS},
     **{k: tf.io.FixedLenFeature([], tf.int64, default_value=0) for k in INT_KEYS},
@@ -74,23 +90,28 @@ def decode_video(encoded: tf.Tensor, encoding: tf.Tensor, frames: int, height: i
 
 
 def parse_example(serialized: tf.Tensor, *, spec_shape=(200, 300), video_shape=(20, 60, 100),
-                  with_video: bool = False) -> dict[str, tf.Tensor]:
+                  with_video: bool = False, with_wave: bool = False) -> dict[str, tf.Tensor]:
     """Parse one serialized record (graph mode, for ``Dataset.map``).
 
     Args:
         serialized: scalar string tensor.
-        spec_shape: (height, width) of the stored spectrogram.
+        spec_shape: (height, width) of the stored spectrogram; None for waveform records.
         video_shape: (frames, height, width) of the stored frame stack.
         with_video: decode the frame stack into ``"video"``.
+        with_wave: decode the waveform into ``"wave"``.
 
     Returns:
         A dict with ``"spec"`` (H, W, 1) uint8 — what every model takes; the
         colour map is a layer inside the models — ``"video"`` (frames, h, w, 3)
-        uint8 when asked, and every metadata key of the schema as a scalar tensor.
+        uint8 when asked, ``"wave"`` (n,) float32 in [-1, 1] when asked, and every
+        metadata key of the schema as a scalar tensor.
     """
     f = tf.io.parse_single_example(serialized, _FEATURES)
-    out = {k: f[k] for k in STRING_KEYS + INT_KEYS + FLOAT_KEYS}
-    out["spec"] = tf.reshape(tf.io.decode_raw(f[SPEC], tf.uint8), [spec_shape[0], spec_shape[1], 1])
+    out = {k: f[k] for k in STRING_KEYS + INT_KEYS + FLOAT_KEYS + WAVE_INT_KEYS}
+    if spec_shape is not None:
+        out["spec"] = tf.reshape(tf.io.decode_raw(f[SPEC], tf.uint8), [spec_shape[0], spec_shape[1], 1])
+    if with_wave:
+        out["wave"] = tf.cast(tf.io.decode_raw(f[WAVE], tf.int16), tf.float32) / 32768.0
     if with_video:
         encoded = tf.sparse.to_dense(f[VIDEO], default_value="")
         out["video"] = decode_video(encoded[0], f[VIDEO_ENCODING], *video_shape)

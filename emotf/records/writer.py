@@ -81,6 +81,11 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
     from emotf.features import audio, video
 
     loaded = audio.load_audio(utt.audio_path, cfg.audio, utt.start_s, utt.end_s)
+    if cfg.features == "wave":
+        wave = audio.utterance_wave(loaded.samples, cfg.audio)
+        ex = {"wave": audio.to_pcm16(wave), keys.WAVE_RATE: cfg.audio.sample_rate_hz, keys.CLIP_INDEX: 0,
+              keys.CLIP_COUNT: 1, keys.CLIP_START: 0.0, keys.CLIP_END: len(wave) / cfg.audio.sample_rate_hz}
+        return {"examples": [ex], "converted": loaded.converted, "face_fallbacks": 0}
     images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
     stacks = []
     if with_video:
@@ -197,7 +202,10 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
         else:
             excluded[u.label] += 1
     has_video = any(u.video_path for u in kept)
-    with_video = cfg.video == "on" or (cfg.video == "auto" and has_video)
+    if cfg.features == "wave" and cfg.video == "on":
+        raise PreprocessError(f"the {cfg.variant} variant stores waveforms only; face stacks come with the image "
+                              f"variants (--video off, or --variant ds1..ds4)")
+    with_video = cfg.features == "image" and (cfg.video == "on" or (cfg.video == "auto" and has_video))
 
     fingerprint = _fingerprint(cfg, kept, with_video)
     if out_dir.exists() and any(out_dir.iterdir()):
