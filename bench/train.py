@@ -9,8 +9,10 @@ global) that builds the model with its ``emotf.models`` builder, compiles it
 as ``emotf.fit`` does (AdamW, cross-entropy, WA/UA metrics), runs a warm-up
 step (tracing, XLA compilation) and then times ``--steps`` steps of
 ``Model.fit`` over one repeated batch of stored 200x300x1 uint8 spectrograms
-(and 20x60x100x3 uint8 frame stacks), as the records hold them, so no input
-pipeline is in the figure (bench/pipeline.py measures that). Prints a table and writes JSON to bench/results/train.json.
+(and 20x60x100x3 uint8 frame stacks), as the records hold them, or for the
+waveform model 3-s waveforms (``--crop-s``, its training crops, SpecAugment
+on), so no input pipeline is in the figure (bench/pipeline.py measures that).
+Prints a table and writes JSON to bench/results/train.json.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
 
 
 def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_precision: str,
-            num_classes: int = 4) -> dict:
+            num_classes: int = 4, crop_s: float = 3.0) -> dict:
     """One configuration, in this process: {"samples_per_s", "step_ms", "compile_s", ...}."""
     import numpy as np
     import tensorflow as tf
@@ -38,17 +40,23 @@ def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_p
     from emotf.training import runtime
     from emotf.training.objectives import compile_classifier
 
-    rt = runtime.configure(mixed_precision=mixed_precision, jit_compile=jit_compile)
+    rt = runtime.configure(mixed_precision=mixed_precision, jit_compile=jit_compile, arch=arch)
     modality = ARCHS[arch].modality
-    shape = SHAPES if modality == "av" else SHAPES[modality]
-    model = models.get_builder(arch)(shape, num_classes)
+    waveform = {"audio": (None,), "audio_length": ()}
+    shape = waveform if modality == "waveform" else (SHAPES if modality == "av" else SHAPES[modality])
+    model, _ = models.build(arch, shape, num_classes, augment=("specaugment",))
     compile_classifier(model, num_classes=num_classes, lr=1e-4, weight_decay=0.01, jit_compile=rt.jit_compile)
     rng = np.random.default_rng(0)
 
     def batch(s):
         return rng.integers(0, 256, (batch_size, *s), dtype=np.uint8)
 
-    x = {k: batch(s) for k, s in SHAPES.items()} if modality == "av" else batch(shape)
+    if modality == "waveform":
+        samples = int(crop_s * 16000)
+        x = {"audio": (rng.standard_normal((batch_size, samples)) * 0.1).astype(np.float32),
+             "audio_length": np.full(batch_size, samples, np.int32)}
+    else:
+        x = {k: batch(s) for k, s in SHAPES.items()} if modality == "av" else batch(shape)
     y = rng.integers(0, num_classes, batch_size).astype(np.int32)
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
     t0 = time.perf_counter()
@@ -72,19 +80,21 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up step")
     p.add_argument("--jit-compile", nargs="+", default=["auto"], choices=["auto", "on", "off"])
     p.add_argument("--mixed-precision", nargs="+", default=["auto"], choices=["auto", "on", "off"])
+    p.add_argument("--crop-s", type=float, default=3.0, help="waveform model: seconds per training sample")
     p.add_argument("--json", default=str(RESULTS / "train.json"))
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
         arch, jit, mp = a.child.split(",")
-        print(json.dumps(measure(arch, batch_size=a.batch_size, steps=a.steps, jit_compile=jit, mixed_precision=mp)))
+        print(json.dumps(measure(arch, batch_size=a.batch_size, steps=a.steps, jit_compile=jit, mixed_precision=mp,
+                                 crop_s=a.crop_s)))
         return 0
     rows = []
     for arch in a.archs:
         for jit in a.jit_compile:
             for mp in a.mixed_precision:
                 cmd = [sys.executable, __file__, "--child", f"{arch},{jit},{mp}", "--batch-size", str(a.batch_size),
-                       "--steps", str(a.steps)]
+                       "--steps", str(a.steps), "--crop-s", str(a.crop_s)]
                 env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if proc.returncode:

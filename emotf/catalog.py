@@ -20,25 +20,37 @@ class Arch:
 
     Attributes:
         name: the ``--arch`` key.
-        modality: the inputs it reads: "audio", "video" or "av" (both).
-        paper_epochs: the reference's epochs (reference-implementation.md §7); ``--epochs 0`` uses them.
+        modality: the inputs it reads: "audio" (the spectrogram image), "video", "av" (both), or
+            "waveform" (the waveform; the model computes its own features).
+        default_epochs: ``--epochs 0``: the reference's epochs (reference-implementation.md §7) for the
+            paper's models, emotf's budget for its own (early stopping ends them sooner).
         builder: ``"module:function"`` of its ``build_<arch>(input_shape, num_classes, **kwargs)``.
         audio_branch: whether it can be the audio branch of the ``av`` model (``--audio-arch``).
         in_paper: whether the paper has it (the others are emotf's own).
+        xla: whether ``--jit-compile auto`` compiles it with XLA in training: faster on this CPU for the
+            paper's models (about 2×), slower for the waveform model (about 0.6×; docs/benchmarks.md).
+        train_defaults: training settings (TrainConfig fields) the architecture is trained with unless a
+            flag (or ``--hparams``) says otherwise; none for the paper's models, which take the paper's.
     """
 
     name: str
     modality: str
-    paper_epochs: int
+    default_epochs: int
     builder: str
     audio_branch: bool = False
     in_paper: bool = True
+    xla: bool = True
+    train_defaults: dict = dataclasses.field(default_factory=dict)
 
     def build_fn(self) -> Callable[..., Any]:
         """The builder function (imports Keras)."""
         module, _, func = self.builder.partition(":")
         return getattr(importlib.import_module(module), func)
 
+
+# emotf's recipe for the waveform model (docs/training.md): chosen on validation UA of RAVDESS folds 0-1.
+RECIPE = {"batch_size": 32, "lr": 1e-3, "weight_decay": 0.05, "lr_schedule": "warmup_cosine", "warmup_epochs": 3,
+          "patience": 15, "augment": ("gain", "tilt", "noise", "speed", "specaugment", "mixup")}
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("cnn", "audio", 50, "emotf.models.audio:build_cnn", audio_branch=True),
@@ -47,9 +59,11 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("crnn", "audio", 50, "emotf.models.audio:build_crnn", audio_branch=True, in_paper=False),
     Arch("video_3dcnn", "video", 15, "emotf.models.audiovisual:build_video_3dcnn"),
     Arch("av", "av", 15, "emotf.models.audiovisual:build_av"),
+    Arch("logmel_cnn", "waveform", 60, "emotf.models.waveform:build_logmel_cnn", in_paper=False, xla=False,
+         train_defaults=RECIPE),
 )}
 AUDIO_BRANCHES = tuple(a.name for a in ARCHS.values() if a.audio_branch)
-MODALITIES = ("audio", "video", "av")
+MODALITIES = ("audio", "video", "av", "waveform")
 
 
 def arch(name: str) -> Arch:
@@ -85,5 +99,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 # (emotf.models.layers.SpectrogramColors, inside every model).
 COLORMAPS = ("seismic", "gray")
 
-# The paper's spectrogram augmentations (emotf.data.pipeline.augment_spectrogram).
-AUGMENTATIONS = ("crop", "rotate")
+# Training augmentations, by what they act on (emotf.data.pipeline): the paper's on spectrogram images, and
+# on waveforms (gain, spectral tilt, noise at a random SNR, speed 0.9/1.0/1.1, SpecAugment masks inside the model,
+# mixup of pairs of utterances). "--augment all" takes every one the architecture's input has.
+IMAGE_AUGMENTATIONS = ("crop", "rotate")
+WAVE_AUGMENTATIONS = ("gain", "tilt", "noise", "speed", "specaugment", "mixup")
+AUGMENTATIONS = IMAGE_AUGMENTATIONS + WAVE_AUGMENTATIONS

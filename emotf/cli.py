@@ -95,20 +95,24 @@ def load_hparams(path: str | Path) -> dict[str, Any]:
 
 
 def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hparams: str = "") -> TrainConfig:
-    """TrainConfig from the flags; ``hparams`` values fill the fields they name, the rest become builder arguments.
-
-    A flag given explicitly in ``argv`` wins over the same key in ``hparams``.
+    """TrainConfig from the flags, in this order of precedence: a flag given in ``argv``; a value of the
+    ``hparams`` file (its keys that are not TrainConfig fields become builder arguments); the architecture's
+    own training defaults (``train_defaults`` in `emotf.catalog.ARCHS`: the recipe of ``logmel_cnn``);
+    the flag's default (the paper's settings).
     """
+    from emotf.catalog import ARCHS
+
     cfg = config_from_args(args)
-    if not hparams:
-        return cfg
     explicit = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    fields, model = {}, {}
-    for k, v in load_hparams(hparams).items():
+    fields = {k: v for k, v in ARCHS[cfg.arch].train_defaults.items() if flag(k) not in explicit}
+    model = {}
+    for k, v in (load_hparams(hparams) if hparams else {}).items():
         if k in names and k not in ("model", "arch"):
             if flag(k) not in explicit:  # a flag on the command line wins
                 fields[k] = v
         elif k != "arch":
             model[k] = v
-    return dataclasses.replace(cfg, **fields, model=model)
+    if "augment" in fields:
+        fields["augment"] = tuple(fields["augment"])
+    return dataclasses.replace(cfg, **fields, **({"model": model} if hparams else {}))

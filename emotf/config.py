@@ -20,8 +20,10 @@ from emotf.catalog import (
     AUGMENTATIONS,
     CLASS_CHOICES,
     COLORMAPS,
+    IMAGE_AUGMENTATIONS,
     SPLIT_SCHEMES,
     VARIANTS,
+    WAVE_AUGMENTATIONS,
 )
 
 SCHEMA_VERSION = 1
@@ -210,27 +212,36 @@ class TrainConfig:
     """
 
     arch: str = option("cnn_rnn", "architecture", tuple(ARCHS))
-    records: str = option("", "records folder (make tfrecords); empty: the embedded synthetic corpus, preprocessed "
-                             "on first use")
+    records: str = option("", "records folder (make tfrecords), or several joined by commas (multi-corpus "
+                              "training); empty: the embedded synthetic corpus, preprocessed on first use")
     out: str = option("", "output folder (default: see the description above)")
     classes: str = option("all", "'all' (every class of the records) or the paper's set of 4 or 3", CLASS_CHOICES)
     split: str = option("auto", "speaker-independent split scheme (docs/training.md)", SPLIT_SCHEMES)
+    test_corpus: str = option("", "several --records: the corpus tested and never trained or validated on "
+                                  "(leave-one-corpus-out); empty: every corpus split by speakers")
     fold: int = option(0, "test fold, 0-based")
     folds: int = option(6, "number of speaker folds (speaker-folds)")
     val: str = option("speaker", "loso: hold out one speaker or a whole session for validation",
                      ("speaker", "session"))
-    epochs: int = option(0, "0: the paper's epochs for the arch")
+    epochs: int = option(0, "0: the arch's default (the paper's epochs for the paper's models)")
     batch_size: int = option(64, "global batch size")
     lr: float = option(1e-4, "learning rate (AdamW)")
     weight_decay: float = option(0.01, "decoupled weight decay (AdamW)")
+    lr_schedule: str = option("constant", "learning rate over training: constant (the paper's), or a linear "
+                                          "warm-up over --warmup-epochs then a cosine decay to 0",
+                              ("constant", "warmup_cosine"))
+    warmup_epochs: int = option(0, "warmup_cosine: epochs of linear warm-up from 0 to --lr")
     pretrain_epochs: int = option(5, "av: epochs of contrastive pre-training (0: none)")
     margin: float = option(1.0, "av: contrastive margin")
     hard_fraction: float = option(0.75, "av: share of each batch paired with another emotion's video")
     super_hard_fraction: float = option(0.25, "av: share of each batch paired with another clip of its emotion")
     audio_arch: str = option("cnn_rnn", "av: the audio branch", AUDIO_BRANCHES)
     balance: str = option("resample", "training stream: class-balanced resampling or none", ("resample", "none"))
-    augment: tuple[str, ...] = option((), f"comma list of {','.join(AUGMENTATIONS)} (training only); none: off",
-                                     list_of=AUGMENTATIONS)
+    augment: tuple[str, ...] = option((), f"training only, comma list: images {','.join(IMAGE_AUGMENTATIONS)}; "
+                                          f"waveforms {','.join(WAVE_AUGMENTATIONS)}; all: every one of the "
+                                          f"arch's input; none: off", list_of=AUGMENTATIONS)
+    crop_s: float = option(3.0, "waveform models: seconds of each training utterance (a random stretch; a shorter "
+                                "utterance is padded and masked)")
     colormap: str = option("seismic", "how the model colours the dB spectrogram", COLORMAPS)
     cache: str = option("auto", "keep the records in memory: auto (where they fit), memory, off",
                        ("auto", "memory", "off"))
@@ -238,7 +249,8 @@ class TrainConfig:
     select: str = option("best", "keep the epoch of best validation UA, or the last", ("best", "last"))
     max_steps_per_epoch: int = option(0, "cap on the training steps of an epoch (0: the whole training portion)")
     mixed_precision: str = option("auto", "auto: mixed_float16 on a GPU, float32 on a CPU", ("auto", "on", "off"))
-    jit_compile: str = option("auto", "XLA: auto is on for one device in training, off in searches (docs/tuning.md)",
+    jit_compile: str = option("auto", "XLA: auto is on in training on one device where it is faster (the arch's xla in "
+                                      "emotf.catalog), off in searches (docs/tuning.md)",
                              ("auto", "on", "off"))
     strategy: str = option("default", "tf.distribute strategy", ("default", "mirrored", "multiworker"))
     logical_cpus: int = option(0, "split the CPU into this many logical devices (mirrored on a CPU)")
@@ -250,8 +262,12 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             _check(choices is None or getattr(self, f.name) in choices,
                    f"{f.name} must be one of {list(choices or ())}. Received: {getattr(self, f.name)!r}")
-        bad = [a for a in self.augment if a not in AUGMENTATIONS]
-        _check(not bad, f"augment takes {list(AUGMENTATIONS)}. Received: {bad}")
+        if "all" in self.augment:
+            object.__setattr__(self, "augment", self.augmentations)
+        fitting = self.augmentations
+        bad = [a for a in self.augment if a not in fitting]
+        _check(not bad, f"augment takes {list(fitting)} for {self.arch} (its input: {self.modality}). Received: {bad}")
+        _check(self.crop_s > 0 and self.warmup_epochs >= 0, "crop_s must be positive and warmup_epochs >= 0")
         _check(self.epochs >= 0 and self.pretrain_epochs >= 0, "epochs must be >= 0")
         _check(self.batch_size >= 1, f"batch_size must be >= 1. Received: {self.batch_size}")
         _check(self.lr > 0, f"lr must be positive. Received: {self.lr}")
@@ -261,7 +277,18 @@ class TrainConfig:
 
     @property
     def num_epochs(self) -> int:
-        return self.epochs or ARCHS[self.arch].paper_epochs
+        return self.epochs or ARCHS[self.arch].default_epochs
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        """The augmentations that fit the arch's input (images or waveforms; none for the face video alone)."""
+        return {"audio": IMAGE_AUGMENTATIONS, "av": IMAGE_AUGMENTATIONS, "waveform": WAVE_AUGMENTATIONS,
+                "video": ()}[self.modality]
+
+    @property
+    def records_list(self) -> list[str]:
+        """The records folders (several: multi-corpus training)."""
+        return [r for r in self.records.split(",") if r]
 
     @property
     def modality(self) -> str:
@@ -277,3 +304,9 @@ class TrainConfig:
         d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
         d["augment"] = tuple(d.get("augment", ()))
         return cls(**d)
+
+    @classmethod
+    def for_arch(cls, arch: str, **fields: Any) -> TrainConfig:
+        """The configuration ``python -m emotf.fit --arch ARCH`` makes: the arch's own training defaults
+        (`emotf.catalog.ARCHS`; the recipe of ``logmel_cnn``) under ``fields``."""
+        return cls(arch=arch, **{**ARCHS[arch].train_defaults, **fields})

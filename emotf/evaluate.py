@@ -9,6 +9,11 @@ classes the records contain (the classes the two corpora share);
 ``--no-restrict`` lets it predict any of its classes. Results go to
 ``RUN/eval/<corpus>-<records folder>-<speakers>.json`` with a confusion-matrix PNG.
 The work is `emotf.evaluation.rescore.evaluate`.
+
+``--robustness`` also re-scores the same utterances from their audio after a gain
+change (−20, −10, +10 dB), a spectral tilt (±6 dB/octave) and added noise (20 dB
+SNR), giving UA and the share of unchanged predictions per perturbation
+(`emotf.evaluation.robustness`; ``...-robustness.json``).
 """
 
 from __future__ import annotations
@@ -25,17 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speakers", default="auto", choices=["auto", "test", "val", "train", "all"])
     p.add_argument("--no-restrict", action="store_true", help="let the model predict classes absent from the records")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--robustness", action="store_true",
+                   help="also score the utterances from their audio under gain, tilt and noise perturbations")
     args = p.parse_args(argv)
     cli.setup_logging()
-    from emotf.evaluation import rescore, scoring
+    from emotf.evaluation import rescore, robustness, scoring
+    from emotf.features.audio import BadInputError
 
     try:
         rep = rescore.evaluate(args.run, args.records, speakers=args.speakers, restrict=not args.no_restrict,
                                batch_size=args.batch_size)
-    except cli.USER_ERRORS as e:
+        robust = robustness.robustness(args.run, args.records, speakers=args.speakers) if args.robustness else None
+    except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
     print(scoring.summary_line(f"{rep['corpus']}/{rep['variant']}", rep))
     print("classes scored:", ", ".join(rep["predicted_classes"]))
+    if robust is not None:
+        print(f"\nrobustness ({robust['utterances']} utterances, from their audio):\n{robustness.format_table(robust)}")
     return 0
 
 

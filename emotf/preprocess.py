@@ -46,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "records go to OUT/<corpus>/<variant>-level<L>")
     p.add_argument("--measure-level", type=int, nargs="?", const=0, default=None, metavar="N",
                    help="print the corpus's speech level (dBFS; N utterances, default all) and write nothing")
+    p.add_argument("--trim-silence", default=None, action=argparse.BooleanOptionalAction,
+                   help="drop silence with a voice-activity detector (WebRTC VAD): leading and trailing non-speech, "
+                        "pauses shortened to 0.3 s (default: on for --variant wave, off for the paper's images; "
+                        "other than the default, records go to OUT/<corpus>/<variant>-trim or -notrim)")
+    p.add_argument("--band-norm", action="store_true",
+                   help="images: subtract each frequency row's mean, so neither the level nor a fixed channel tilt "
+                        "is in the image; records go to OUT/<corpus>/<variant>-norm")
+    p.add_argument("--max-wave-s", type=float, default=0.0, help="--variant wave: store at most this many seconds "
+                                                                 "of each utterance (0: all)")
     p.add_argument("--spec-size", default="200x300", help="spectrogram image HEIGHTxWIDTH")
     p.add_argument("--video-size", default="20x60x100", help="face stack FRAMESxHEIGHTxWIDTH")
     p.add_argument("--shard-size", type=int, default=256)
@@ -82,11 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         synthetic.ensure_iemocap(data)
     try:
         spec, vid = _size(args.spec_size, 2, "--spec-size"), _size(args.video_size, 3, "--video-size")
+        trim = folder.default_trim(args.variant) if args.trim_silence is None else args.trim_silence
         cfg = PreprocessConfig(
             corpus=corpus, data=str(data), variant=args.variant, classes=args.classes,
             merge_exc=not args.no_merge_exc, video=args.video, shard_size=args.shard_size, strict=args.strict,
             audio=AudioConfig(convert=not args.no_convert, height=spec[0], width=spec[1], gain_db=args.gain_db,
-                              level_dbfs=args.level_dbfs),
+                              level_dbfs=args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
+                              max_wave_s=args.max_wave_s),
             video_config=VideoConfig(detector=args.face_detector, encoding=args.frame_encoding,
                                      iemocap_side_rule=args.iemocap_side_rule, frames=vid[0], height=vid[1],
                                      width=vid[2]),
@@ -94,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.measure_level is not None:
             print(json.dumps(writer.measure_levels(cfg, limit=args.measure_level), indent=2))
             return 0
-        out = (Path(args.out) / (corpus_name or corpus)
-               / folder.folder_name(args.variant, args.gain_db, args.level_dbfs))
+        out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
+            args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm))
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,
                        progress=not args.no_progress)
     except (writer.PreprocessError, *cli.USER_ERRORS) as e:

@@ -25,7 +25,7 @@ from emotf.training.rundir import RunDir
 from experiments import ledger
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
-SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds")
+SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds", "recipe", "loco", "ablation")
 SEEDS = (0, 1, 2)  # the seed study's seeds; 0 is emotf.fit's default
 # EmoDB's and RAVDESS's median speech levels differ by 19.5 dB (-17.1 against -36.6 dBFS, both measured with
 # python -m emotf.preprocess --measure-level); the gain brings EmoDB's images to RAVDESS's level.
@@ -33,6 +33,8 @@ EMODB_GAIN = f"records/emodb/{folder_name('ds2', gain_db=-19.5)}"
 LEVEL_DS2 = folder_name("ds2", level_dbfs=-35)
 CLASS_LABEL = {"all": "8", "4": "4", "3": "3"}
 TUNED_HPARAMS = "tuning/best/cnn_rnn-ravdess-ds2-c4-f0.json"
+# The corpora of leave-one-corpus-out (the recipe's waveform records of each: make tfrecords ... VARIANT=wave).
+LOCO_CORPORA = ("ravdess", "emodb", "emovo", "tess", "javanese")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +52,10 @@ class Cell:
         args: further ``emotf.fit`` flags, e.g. ``("--hparams", path)``.
         tag: suffix of the run folder and of the row's label, for rows that differ only in ``args``.
         cross: records folders every finished fold model is also scored on (``emotf.evaluate``).
+        corpora: several corpora trained on together (``--records`` of all of them, each
+            ``records/<corpus>/<variant>``); ``corpus`` then only names the row.
+        test_corpus: with ``corpora``: the one left out and tested (``--test-corpus``).
+        robust: the folds whose models also get the robustness report (``emotf.evaluate --robustness``).
     """
 
     section: str
@@ -63,10 +69,13 @@ class Cell:
     args: tuple[str, ...] = ()
     tag: str = ""
     cross: tuple[str, ...] = ()
+    corpora: tuple[str, ...] = ()
+    test_corpus: str = ""
+    robust: tuple[int, ...] = ()
 
     @property
     def records(self) -> str:
-        return f"records/{self.corpus}/{self.variant}"
+        return ",".join(f"records/{c}/{self.variant}" for c in self.corpora or (self.corpus,))
 
     @property
     def label(self) -> str:
@@ -74,12 +83,14 @@ class Cell:
 
     def out(self, fold: int) -> str:
         variant = "" if self.variant == "ds2" else f"-{self.variant}"
-        classes = f"-c{CLASS_LABEL[self.classes]}" if self.corpus == "ravdess" else ""
-        return f"runs/{self.corpus}{variant}{classes}-f{fold}/{self.arch}" + (f"-{self.tag}" if self.tag else "")
+        classes = f"-c{CLASS_LABEL[self.classes]}" if self.corpus == "ravdess" or self.corpora else ""
+        name = f"loco-{self.test_corpus}" if self.test_corpus else self.corpus
+        return f"runs/{name}{variant}{classes}-f{fold}/{self.arch}" + (f"-{self.tag}" if self.tag else "")
 
     def fit_argv(self, fold: int) -> list[str]:
+        loco = ["--test-corpus", self.test_corpus] if self.test_corpus else []
         return ["python", "-m", "emotf.fit", "--arch", self.arch, "--records", self.records, "--classes",
-                self.classes, "--split", self.split, "--fold", str(fold), "--epochs", str(self.epochs),
+                self.classes, "--split", self.split, *loco, "--fold", str(fold), "--epochs", str(self.epochs),
                 *self.args, "--out", self.out(fold)]
 
     def out_pattern(self) -> str:
@@ -124,6 +135,28 @@ def _grid() -> tuple[Cell, ...]:
         # differences between rows measured on one or two folds. Seed 0 is the grid's or variants' run.
         *(Cell("seeds", "cnn_rnn", "4", variant=v, folds=(0,), args=("--seed", str(s)), tag=f"seed{s}")
           for v in ("ds2", "ds3") for s in SEEDS[1:]),
+        # emotf's recipe (the waveform model; its training settings are the arch's defaults), every fold, scored
+        # on the other corpora too, with the robustness report of fold 0.
+        Cell("recipe", "logmel_cnn", "4", variant="wave", epochs=0, robust=(0,),
+             cross=tuple(f"records/{c}/wave" for c in LOCO_CORPORA if c != "ravdess")),
+        Cell("recipe", "logmel_cnn", "all", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
+        # The paper's model beside it: as it is (a re-run of the grid's fold 0, for its robustness report), and
+        # with the recipe's invariances in its images (silence trimmed by the VAD, each band's mean subtracted).
+        Cell("recipe", "cnn_rnn", "4", folds=(0,), robust=(0,), tag="robustness", cross=("records/emodb/ds2",)),
+        Cell("recipe", "cnn_rnn", "4", variant="ds2-trim-norm", folds=(0, 1),
+             cross=("records/emodb/ds2-trim-norm",)),
+        # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
+        *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
+               test_corpus=c) for c in LOCO_CORPORA),
+        # Each lever of the recipe removed in turn, folds 0-1, with the EmoDB score.
+        *(Cell("ablation", "logmel_cnn", "4", variant=v, folds=(0, 1), epochs=0, args=a, tag=t,
+               cross=(f"records/emodb/{v}",)) for v, a, t in (
+            ("wave", ("--hparams", "experiments/hparams/norm-none.json"), "no-normalisation"),
+            ("wave-notrim", (), "no-silence-trimming"),
+            ("wave", ("--augment", "specaugment,mixup"), "no-waveform-augmentation"),
+            ("wave", ("--augment", "gain,tilt,noise,speed,specaugment"), "no-mixup"),
+            ("wave", ("--augment", "gain,tilt,noise,speed,mixup"), "no-specaugment"),
+            ("wave", ("--lr-schedule", "constant"), "no-lr-schedule"))),
     )
 
 
@@ -134,7 +167,7 @@ PLAN: tuple[Cell, ...] = _grid()
 class Job:
     cell: Cell
     fold: int
-    kind: str  # "fit" or "eval"
+    kind: str  # "fit", "eval" (another corpus's records) or "robust" (its own test speakers, perturbed)
     records: str = ""
 
     @property
@@ -144,6 +177,8 @@ class Job:
     @property
     def done_file(self) -> Path:
         run = RunDir(self.out)
+        if self.kind == "robust":
+            return run.eval_file(robust_stem(self.cell))
         return run.metrics_file if self.kind == "fit" else run.eval_file(eval_stem(self.records))
 
     def is_done(self) -> bool:
@@ -153,6 +188,8 @@ class Job:
     def argv(self) -> list[str]:
         if self.kind == "fit":
             return self.cell.fit_argv(self.fold)
+        if self.kind == "robust":
+            return ["python", "-m", "emotf.evaluate", str(self.out), "--records", self.cell.records, "--robustness"]
         return ["python", "-m", "emotf.evaluate", str(self.out), "--records", self.records]
 
 
@@ -160,6 +197,13 @@ def eval_stem(records: str) -> str:
     """The name ``emotf.evaluate`` gives a cross-corpus report of ``records/<corpus>/<variant>``."""
     corpus, variant = Path(records).parts[-2:]
     return report_stem(corpus, variant, "all")
+
+
+def robust_stem(cell: Cell) -> str:
+    """The name ``emotf.evaluate --robustness`` gives the report of a fold model on its own test speakers."""
+    first = cell.records.split(",")[0]
+    corpus = "+".join(cell.corpora) if cell.corpora else Path(first).parts[-2]
+    return report_stem(corpus, Path(first).name, "test") + "-robustness"
 
 
 def jobs(plan: Sequence[Cell], sections: Iterable[str] = ()) -> list[Job]:
@@ -175,6 +219,8 @@ def jobs(plan: Sequence[Cell], sections: Iterable[str] = ()) -> list[Job]:
                 fold = c.folds[rank]
                 out.append(Job(c, fold, "fit"))
                 out.extend(Job(c, fold, "eval", r) for r in c.cross)
+                if fold in c.robust:
+                    out.append(Job(c, fold, "robust"))
     return out
 
 

@@ -151,6 +151,70 @@ def _seeds_table(plan: Sequence[Cell], root: Path) -> str:
     return markdown_table(rows)
 
 
+def _predicted_most(reports: Sequence[dict[str, Any]]) -> str:
+    """Each fold's most-predicted class and its share of the predictions, e.g. "angry 34% sad 30%"."""
+    return " ".join(f"{r['most_predicted']['class']} {r['most_predicted']['share']:.0%}" for r in reports
+                    if "most_predicted" in r)
+
+
+def _loco_table(cells: Sequence[Cell], root: Path) -> str:
+    """Leave one corpus out: one row per held-out corpus, its test scores over the trained folds."""
+    rows = []
+    for c in cells:
+        res = ledger.cell_results(c, root)
+        tests = [r.metrics["test"] for r in res]
+        rows.append({"held out (tested)": c.test_corpus, "trained on": ", ".join(x for x in c.corpora
+                                                                               if x != c.test_corpus),
+                     "classes": CLASS_LABEL[c.classes], "arch": c.label,
+                     "folds": ",".join(str(r.fold) for r in res) or "none yet",
+                     "test UA": mean_std([t["ua"] for t in tests]), "test WA": mean_std([t["wa"] for t in tests]),
+                     "macro-F1": mean_std([t["macro_f1"] for t in tests]),
+                     "most predicted": _predicted_most(tests),
+                     "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
+                     "test utterances": tests[0]["n"] if tests else ""})
+    return markdown_table(rows)
+
+
+def _ablation_table(plan: Sequence[Cell], root: Path) -> str:
+    """The recipe with each lever removed in turn, on the folds every row has, beside the whole recipe."""
+    rows = []
+    for lever in (c for c in plan if c.section == "ablation"):
+        # the whole recipe: the recipe table's row of the same model and classes (a lever may change the records)
+        full = next(c for c in plan if c.section == "recipe" and (c.arch, c.classes) == (lever.arch, lever.classes)
+                    and not c.tag)
+        rows_of = [(full, "the whole recipe")] if not rows else []
+        for cell, name in rows_of + [(lever, f"without {lever.tag.removeprefix('no-')}")]:
+            res = [r for r in ledger.cell_results(cell, root) if r.fold in lever.folds]
+            cross = [r.evals[s] for r in res for s in r.evals if s.startswith("emodb-")]
+            rows.append({"recipe": name, "folds": ",".join(str(r.fold) for r in res) or "none yet",
+                         "test UA": mean_std([r.metrics["test"]["ua"] for r in res]),
+                         "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
+                         "EmoDB UA": mean_std([e["ua"] for e in cross]),
+                         "EmoDB most predicted": _predicted_most(cross)})
+    return markdown_table(rows)
+
+
+def _robustness_table(plan: Sequence[Cell], root: Path) -> str:
+    """Per model and fold: UA clean, and UA / share of unchanged predictions under each perturbation."""
+    from emotf.evaluation.robustness import PERTURBATIONS
+    from experiments.plan import robust_stem
+
+    rows = []
+    for c in (c for c in plan if c.robust):
+        for fold in c.robust:
+            res = ledger.fold_result(c, fold, root)
+            rep = res.evals.get(robust_stem(c)) if res else None
+            row = {"model": f"{c.label}, {c.corpus} {c.variant}, {CLASS_LABEL[c.classes]} classes", "fold": fold}
+            if rep is None:
+                rows.append({**row, "utterances": "not run yet"})
+                continue
+            cond = rep["conditions"]
+            rows.append({**row, "utterances": rep["utterances"], "clean UA": f"{cond['clean']['ua']:.3f}",
+                         **{name: f"{cond[name]['ua']:.3f} / {cond[name]['unchanged']:.0%}"
+                            for name in PERTURBATIONS}})
+    return markdown_table(rows)
+
+
 def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict[str, str] | None:
     """The recorded row of the cell in its own section's table, if any."""
     if cell.section == "tuned":
@@ -212,6 +276,13 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
         "av": _grid_table(by["av"], root, recorded=recorded.get("av", ())) + "\n\nCommands:\n\n" + _commands(by["av"]),
         "seeds": _seeds_table(plan, root) + "\n\nCommands (seed 0 is the grid's or variants' run of the fold):\n\n"
         + _commands(by["seeds"]),
+        "recipe": _grid_table(by["recipe"], root) + "\n\nCommands:\n\n" + _commands(by["recipe"]),
+        "loco": _loco_table(by["loco"], root) + "\n\nCommands:\n\n" + _commands(by["loco"]),
+        "ablation": _ablation_table(plan, root) + "\n\nCommands (the whole recipe is the recipe table's row):\n\n"
+        + _commands(by["ablation"]),
+        "robustness": _robustness_table(plan, root) + "\n\nCommands:\n\n" + "\n".join(
+            f"    python -m emotf.evaluate {c.out(f)} --records {c.records} --robustness"
+            for c in plan for f in c.robust),
     }
 
 

@@ -42,14 +42,14 @@ def run(plan: Sequence[Cell], sections: Iterable[str] = (), *, max_jobs: int = 0
     done = 0
     order = jobs(plan, sections)
     # Scoring a finished model takes seconds, training one many minutes: ready evaluations go first.
-    ready = [j for j in order if j.kind == "eval" and RunDir(j.out).is_finished]
+    ready = [j for j in order if j.kind != "fit" and RunDir(j.out).is_finished]
     for job in ready + [j for j in order if j not in ready]:
         if job.is_done():
             continue
         if max_jobs and done >= max_jobs:
             break
         steps = [job]
-        if job.kind == "eval" and not RunDir(job.out).is_finished:
+        if job.kind != "fit" and not RunDir(job.out).is_finished:
             steps.insert(0, Job(job.cell, job.fold, "fit"))
         for step in steps:
             argv = step.argv()

@@ -74,3 +74,24 @@ def tiny_records(tmp_path_factory):
                           "--face-detector", "fixed", "--workers", "2", "--no-progress"])
     assert rc == 0
     return root / "records" / "ravdess" / "ds1"
+
+
+@pytest.fixture(scope="session")
+def tiny_wave_records(tmp_path_factory):
+    """Waveform records (--variant wave) of two small synthetic corpora, for the waveform model and
+    multi-corpus training: {"ravdess": 6 actors x 4 emotions x 2 statements (84 utterances),
+    "iemocap": 3 sessions x 2 dialogs x 6 utterances (6 speakers)}."""
+    from emotf import preprocess
+    from emotf.corpora import synthetic as synth
+
+    root = tmp_path_factory.mktemp("wave")
+    synth.generate_ravdess(root / "ravdess", actors=6, emotions=["neutral", "happy", "sad", "angry"], statements=2,
+                           video=False, seed=5)
+    synth.generate_iemocap(root / "iemocap", synth.IemocapSpec(sessions=3, dialogs=2, utterances=6, max_s=4.0, seed=6))
+    out = {}
+    for corpus in ("ravdess", "iemocap"):
+        rc = preprocess.main(["--corpus", corpus, "--data", str(root / corpus), "--out", str(root / "records"),
+                              "--variant", "wave", "--classes", "4", "--workers", "2", "--no-progress"])
+        assert rc == 0
+        out[corpus] = root / "records" / corpus / "wave"
+    return out

@@ -208,3 +208,48 @@ def test_level_dbfs_makes_the_images_independent_of_the_recording_level():
     assert abs(int(raw.max()) - int(loud[0][0].max())) > 10  # without it the level shows
     with pytest.raises(ValueError, match="level_dbfs"):
         AudioConfig(level_dbfs=3.0)
+
+
+# --------------------------------------------------------------------------- silence and level
+
+def _real_clip():
+    path = sorted((shared("ravdess_speech") / "Actor_05").glob("03-01-05-02-*"))[0]
+    return audio.load_audio(path, CFG).samples
+
+
+@pytest.mark.realdata
+def test_vad_trims_leading_trailing_and_long_silences_whatever_the_level():
+    x = _real_clip()
+    quiet = (np.random.default_rng(0).standard_normal(16000) * 1e-4).astype(np.float32)  # -80 dBFS room tone
+    padded = np.concatenate([quiet, x, quiet, quiet, x, quiet])  # 2 s of silence between two takes
+    cfg = AudioConfig(trim_silence=True)
+    trimmed = audio.trim_silence(padded, cfg)
+    speech = audio.trim_silence(x, cfg)
+    # the 1-s silences at the ends are gone and the 2-s pause (3.5 s with the takes' own) is at most max_pause_ms;
+    # the 30-ms frame grid falls elsewhere in the concatenation, so a few frames' decisions differ
+    assert len(trimmed) <= 2 * len(speech) + 0.3 * 16000 + 20 * 480 and len(trimmed) < len(padded) - 5 * 16000
+    # the detector sees the utterance at a fixed level: the same frames are kept 30 dB quieter
+    np.testing.assert_allclose(audio.trim_silence(padded * 0.0316, cfg) / 0.0316, trimmed, rtol=0, atol=1e-6)
+    assert audio.utterance_wave(padded, cfg).dtype == np.float32
+    np.testing.assert_array_equal(audio.utterance_wave(padded, AudioConfig(trim_silence=True, max_wave_s=1.0)),
+                                  trimmed[:16000])
+    silence = audio.trim_silence(quiet, cfg)  # no speech found: returned whole
+    np.testing.assert_array_equal(silence, quiet)
+
+
+def test_band_norm_images_do_not_see_the_level_or_a_channel_filter():
+    rng = np.random.default_rng(3)
+    x = (np.sum([tone(f, 2.0, amp=0.05) for f in (300, 700, 1500, 3100)], axis=0)
+         + rng.standard_normal(32000).astype(np.float32) * 0.01).astype(np.float32)
+    cfg = AudioConfig(band_norm=True)
+    plain = audio.spectrogram_image(x, cfg)
+    louder = audio.spectrogram_image(x * 10 ** (12 / 20), cfg)
+    assert np.abs(plain.astype(int) - louder.astype(int)).max() <= 1  # rounding of the uint8 levels only
+    absolute = audio.spectrogram_image(x, CFG), audio.spectrogram_image(x * 10 ** (12 / 20), CFG)
+    assert np.abs(absolute[1].astype(int) - absolute[0].astype(int)).mean() > 20  # the paper's images do see it
+    assert np.abs(plain.astype(int).mean(axis=1) - 128).max() <= 2  # every row's mean is 0 dB
+
+
+def test_pcm16_clips_at_full_scale():
+    np.testing.assert_array_equal(audio.to_pcm16(np.array([-2.0, -1.0, 0.0, 0.5, 1.5])),
+                                  [-32767, -32767, 0, 16384, 32767])

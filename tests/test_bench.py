@@ -31,6 +31,14 @@ def test_train_bench_times_each_architecture(tmp_path):
     assert row["policy"] == "float32" and "samples_per_s" in printed and rep["machine"]["cpus"] >= 1
 
 
+def test_train_bench_times_the_waveform_model_on_its_crops(tmp_path):
+    out = tmp_path / "train.json"
+    _bench("train.py", "--archs", "logmel_cnn", "--batch-size", "2", "--steps", "1", "--crop-s", "1",
+           "--json", str(out))
+    (row,) = json.loads(out.read_text())["runs"]
+    assert row["arch"] == "logmel_cnn" and row["params"] == 205_269 and row["xla"] is False  # auto: off for it
+
+
 def test_pipeline_bench_compares_with_the_train_step(tiny_records, tmp_path):
     train = tmp_path / "train.json"
     train.write_text(json.dumps({"runs": [{"arch": "cnn", "policy": "float32", "xla": True, "samples_per_s": 2.0}]}))

@@ -9,7 +9,7 @@ from emotf.config import TrainConfig
 def test_every_architecture_has_a_modality_epochs_and_a_builder():
     pytest.importorskip("keras")
     for name, arch in catalog.ARCHS.items():
-        assert arch.name == name and arch.modality in catalog.MODALITIES and arch.paper_epochs > 0
+        assert arch.name == name and arch.modality in catalog.MODALITIES and arch.default_epochs > 0
         assert arch.build_fn().__name__ == f"build_{name}"
     assert TrainConfig(arch="cnn_lstm").num_epochs == 20 and TrainConfig(arch="av").modality == "av"
     with pytest.raises(ValueError, match="unknown architecture"):

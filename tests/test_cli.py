@@ -58,5 +58,32 @@ def test_xla_auto_is_on_for_training_and_off_for_searches():
     assert resolve_jit("auto", search=True) is False  # what a search then writes in its config.json, too
     assert resolve_jit("auto", strategy="mirrored") is False and resolve_jit("auto", backend="jax") is False
     assert resolve_jit("on", search=True) is True and resolve_jit("off") is False
+    # where XLA makes an architecture slower on this CPU, auto leaves it off (emotf.catalog: xla)
+    assert resolve_jit("auto", arch="cnn_rnn") is True and resolve_jit("auto", arch="logmel_cnn") is False
+    assert resolve_jit("on", arch="logmel_cnn") is True
     with pytest.raises(ValueError):
         resolve_jit("yes")
+
+
+def test_augment_all_takes_what_fits_the_arch_s_input():
+    assert TrainConfig(arch="logmel_cnn", augment=("all",)).augment == catalog.WAVE_AUGMENTATIONS
+    assert TrainConfig(arch="cnn", augment=("all",)).augment == catalog.IMAGE_AUGMENTATIONS
+    with pytest.raises(ValueError, match="for cnn"):
+        TrainConfig(arch="cnn", augment=("mixup",))
+    argv = ["--arch", "logmel_cnn", "--augment", "all"]
+    assert cli.train_config(fit.build_parser().parse_args(argv), argv).augment == catalog.WAVE_AUGMENTATIONS
+
+
+def test_an_arch_s_own_training_defaults_apply_below_flags_and_hparams(tmp_path):
+    recipe = catalog.ARCHS["logmel_cnn"].train_defaults
+    argv = ["--arch", "logmel_cnn"]
+    cfg = cli.train_config(fit.build_parser().parse_args(argv), argv)
+    assert cfg == TrainConfig.for_arch("logmel_cnn") and cfg.lr == recipe["lr"] and cfg.augment == recipe["augment"]
+    hp = tmp_path / "hp.json"
+    hp.write_text('{"lr": 0.002, "weight_decay": 0.1, "channels": [8, 8, 8, 8]}')
+    argv = ["--arch", "logmel_cnn", "--weight-decay", "0.2", "--augment", "none", "--hparams", str(hp)]
+    args = fit.build_parser().parse_args(argv)
+    cfg = cli.train_config(args, argv, hparams=args.hparams)
+    assert (cfg.lr, cfg.weight_decay, cfg.augment, cfg.batch_size) == (0.002, 0.2, (), recipe["batch_size"])
+    assert cfg.model == {"channels": [8, 8, 8, 8]}
+    assert not catalog.ARCHS["cnn_rnn"].train_defaults  # the paper's models keep the paper's settings

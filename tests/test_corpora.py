@@ -180,3 +180,43 @@ def test_real_cremad_sample():
     utts, problems = corpora.read_cremad(shared("cremad_sample"))
     assert problems == [] and len(utts) == 12
     assert sum(bool(u.video_path) for u in utts) == 6
+
+
+@pytest.mark.realdata
+def test_real_emovo_folder_reads_all_588_clips():
+    utts, problems = corpora.read_corpus("emovo", shared("emovo"))
+    assert problems == [] and len(utts) == 588
+    assert set(collections.Counter(u.label for u in utts).values()) == {84}  # 7 emotions x 84 (SOURCE.txt)
+    assert collections.Counter(u.speaker for u in utts) == {s: 98 for s in ("f1", "f2", "f3", "m1", "m2", "m3")}
+    by_id = {u.utt_id: u for u in utts}
+    assert by_id["emovo_gio-f1-b1"].label == "happy" and by_id["emovo_rab-m3-n5"].label == "angry"
+    assert by_id["emovo_pau-m2-l1"].label == "fearful" and by_id["emovo_pau-m2-l1"].gender == "M"
+
+
+@pytest.mark.realdata
+def test_real_tess_folder_reads_all_1120_clips():
+    utts, problems = corpora.read_corpus("tess", shared("tess"))
+    assert problems == [] and len(utts) == 1120
+    assert collections.Counter((u.speaker, u.label) for u in utts) == {
+        (s, e): 80 for s in ("OAF", "YAF") for e in ("angry", "disgust", "fearful", "happy", "neutral", "surprised",
+                                                     "sad")}
+    # the release's one "OA_bite_neutral" belongs to OAF by its folder
+    assert any(u.utt_id == "tess_OAF_bite_neutral" and u.raw_label == "neutral" for u in utts)
+
+
+def test_emovo_and_tess_layouts_and_their_problems(tmp_path):
+    from conftest import tone, write_wav
+
+    for name in ("EMOVO/f2/tri-f2-l3.wav", "EMOVO/m1/sor-m1-d1.flac", "EMOVO/m1/xxx-m1-d1.wav", "EMOVO/m1/notes.wav"):
+        write_wav(tmp_path / name, tone(200))
+    utts, problems = corpora.read_corpus("emovo", tmp_path / "EMOVO")
+    assert sorted((u.speaker, u.label) for u in utts) == [("f2", "sad"), ("m1", "surprised")]
+    assert sorted(p.reason for p in problems) == ["name does not follow the EMOVO emo-spk-sentence pattern",
+                                                  "unknown emotion code 'xxx'"]
+    for name in ("TESS/OAF_Pleasant_surprise/OAF_back_ps.wav", "TESS/YAF_fear/YAF_bath_fear.wav",
+                 "TESS/YAF_fear/YAF_bean_angry.wav"):
+        write_wav(tmp_path / name, tone(200))
+    utts, problems = corpora.read_corpus("tess", tmp_path / "TESS")
+    assert sorted((u.speaker, u.label) for u in utts) == [("OAF", "surprised"), ("YAF", "fearful")]
+    assert len(problems) == 1 and "differs from the folder" in problems[0].reason
+    assert corpora.CORPUS_LABELS["tess"] == ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")

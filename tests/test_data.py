@@ -1,6 +1,7 @@
 """The tf.data pipeline on tiny records (the ``tiny_records`` fixture of conftest)."""
 
 import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -137,3 +138,90 @@ def test_missing_or_unfinished_records_are_named(tmp_path):
     (tmp_path / "manifest.json").write_text('{"complete": false}')
     with pytest.raises(ValueError, match="did not finish"):
         load_records(tmp_path)
+
+
+# --------------------------------------------------------------------------- waveforms
+
+def test_speed_crop_tilt_and_noise_do_exactly_what_they_say():
+    x = tf.constant(np.sin(np.arange(16000) / 5.0).astype("float32"))
+    fast = data.change_speed(x, tf.constant(1.1))
+    assert fast.shape[0] == round(16000 / 1.1)
+    # linear interpolation: within h^2/8 = 0.006 of the sine it samples at 1.1 x
+    np.testing.assert_allclose(fast.numpy()[:100], np.sin(np.arange(100) * 1.1 / 5.0), atol=0.007)
+    piece, valid = data.random_crop(x, 4000, [1, 2])
+    assert piece.shape == (4000,) and int(valid) == 4000
+    assert np.isclose(np.asarray(x)[np.flatnonzero(np.isclose(np.asarray(x), piece[0].numpy()))], piece[0]).any()
+    short, valid = data.random_crop(x[:1000], 4000, [1, 2])
+    assert int(valid) == 1000 and (short.numpy()[1000:] == 0).all()
+    rng = np.random.default_rng(0)
+    white = tf.constant(rng.standard_normal(32000).astype("float32"))
+    tilted = data.spectral_tilt(white, tf.constant(6.0)).numpy()
+
+    def band_db(y, lo, hi):
+        f = np.fft.rfftfreq(len(y), 1 / 16000)
+        return 10 * np.log10(np.mean(np.abs(np.fft.rfft(y))[(f >= lo) & (f < hi)] ** 2))
+
+    gain_2k_over_1k = (band_db(tilted, 1900, 2100) - band_db(white.numpy(), 1900, 2100)) - (
+        band_db(tilted, 950, 1050) - band_db(white.numpy(), 950, 1050))
+    assert gain_2k_over_1k == pytest.approx(6.0, abs=0.3)  # one octave up: +6 dB
+    clean = tf.concat([tf.constant(rng.standard_normal(20000).astype("float32")) * 0.1, tf.zeros(12000)], 0)
+    noisy = data.add_noise(clean, tf.constant(20000), [3, 4], (20.0, 20.0)).numpy()
+    added = noisy - clean.numpy()
+    snr = 10 * np.log10(np.mean(clean.numpy()[:20000] ** 2) / np.mean(added[:20000] ** 2))
+    assert snr == pytest.approx(20.0, abs=0.01) and (added[20000:] == 0).all()  # the padding stays silent
+
+
+def test_mixup_mixes_pairs_at_equal_power_with_soft_labels():
+    rng = np.random.default_rng(1)
+    wave = rng.standard_normal((4, 800)).astype("float32") * np.array([[1.0], [0.1], [0.5], [2.0]], "float32")
+    x = {"audio": tf.constant(wave), "audio_length": tf.constant([800, 600, 500, 400])}
+    y = tf.constant([0, 1, 2, 3])
+    (mx, soft, _), again = data.mixup((x, y, {}), [5, 6], 4), data.mixup((x, y, {}), [5, 6], 4)
+    np.testing.assert_array_equal(mx["audio"], again[0]["audio"])  # seeded
+    soft = soft.numpy()
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, atol=1e-6)
+    assert (soft[np.arange(4), [0, 1, 2, 3]] >= 0.5).all()  # each keeps at least half of itself
+    np.testing.assert_allclose(soft[np.arange(4), [3, 2, 1, 0]], 1 - soft[np.arange(4), [0, 1, 2, 3]], atol=1e-6)
+    assert mx["audio_length"].numpy().tolist() == [800, 600, 600, 800]
+
+
+def test_waveform_stream_crops_augments_and_is_seeded(tiny_wave_records):
+    info = load_records(tiny_wave_records["ravdess"])
+    assert info.features == "wave" and info.spec_shape is None
+    assert info.input_shapes("waveform") == {"audio": (None,), "audio_length": ()}
+    with pytest.raises(ValueError, match="preprocess with --variant ds1"):
+        info.input_shapes("audio")
+    cfg = data.PipelineConfig(class_names=CLASSES, modality="waveform", batch_size=8, crop_s=1.5,
+                              augment=("gain", "tilt", "noise", "speed", "mixup"), seed=2)
+
+    def first():
+        x, y = next(iter(data.train_dataset(info, info.units, cfg)))
+        return x["audio"].numpy(), x["audio_length"].numpy(), y.numpy()
+
+    a, lengths, soft = first()
+    assert a.shape == (8, 24000) and soft.shape == (8, 4) and (lengths <= 24000).all()
+    np.testing.assert_array_equal(a, first()[0])
+    x, y = next(iter(data.eval_dataset(info, info.units, dataclasses.replace(cfg, augment=()))))
+    assert x["audio"].shape[1] % 32000 == 0 and y.shape == (8,)  # padded to whole 2-s buckets
+    assert (x["audio_length"].numpy() <= x["audio"].shape[1]).all()
+
+
+def test_several_corpora_read_as_one_and_train_corpus_balanced(tiny_wave_records):
+    rav, iem = tiny_wave_records["ravdess"], tiny_wave_records["iemocap"]
+    info = load_records(f"{rav},{iem}")
+    assert info.corpora == ["iemocap", "ravdess"] and info.source == f"{rav},{iem}"
+    assert all(u.startswith(("ravdess/", "iemocap/")) for u in info.units)
+    assert info.corpus_of("ravdess/Actor_01") == "ravdess"
+    assert {s["corpus"] for s in info.speakers().values()} == {"ravdess", "iemocap"}
+    sizes = {c: sum(info.count([u for u in info.units if info.corpus_of(u) == c], CLASSES).values())
+             for c in info.corpora}
+    cfg = data.PipelineConfig(class_names=CLASSES, modality="waveform", batch_size=32, crop_s=0.5, seed=1)
+    x, y = next(iter(data.train_dataset(info, info.units, cfg)))  # the whole stream runs over both corpora
+    assert x["audio"].shape == (32, 8000) and y.shape == (32,)
+    seen = collections.Counter()
+    stream = data._corpus_balanced(data._parsed(info, info.units, cfg), info, info.units, info.corpora, cfg)
+    for ex in stream.take(400):
+        seen[ex["corpus"].numpy().decode()] += 1
+    assert sizes["ravdess"] != sizes["iemocap"] and abs(seen["ravdess"] / 400 - 0.5) < 0.08
+    with pytest.raises(ValueError, match="another corpus"):
+        load_records(f"{rav},{rav}")

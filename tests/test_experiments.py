@@ -252,3 +252,48 @@ def test_the_commands_print_the_plan_and_archive(tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("done  python -m emotf.fit") and all(ln.startswith(("done", "todo")) for ln in lines)
     assert ledger.main([]) == 0 and "2 file(s) copied" in capsys.readouterr().out
+
+
+def test_leave_one_corpus_out_and_robustness_cells(tmp_path, monkeypatch, capsys):
+    loco = Cell("loco", "logmel_cnn", corpus="emodb", variant="wave", folds=(0,), corpora=("ravdess", "emodb", "tess"),
+                test_corpus="emodb", tag="loco")
+    argv = loco.fit_argv(0)
+    assert argv[argv.index("--records") + 1] == "records/ravdess/wave,records/emodb/wave,records/tess/wave"
+    assert argv[argv.index("--test-corpus") + 1] == "emodb"
+    assert loco.out(0) == "runs/loco-emodb-wave-c4-f0/logmel_cnn-loco"
+    robust = Cell("recipe", "logmel_cnn", variant="wave", folds=(0, 1), robust=(0,), cross=("records/emodb/wave",))
+    got = [(j.fold, j.kind) for j in plan.jobs([robust])]
+    assert got == [(0, "fit"), (0, "eval"), (0, "robust"), (1, "fit"), (1, "eval")]
+    rob = [j for j in plan.jobs([robust]) if j.kind == "robust"][0]
+    assert rob.argv()[-3:] == ["--records", "records/ravdess/wave", "--robustness"]
+    assert rob.done_file.name == "ravdess-wave-test-robustness.json"
+    # the tables
+    rep = {"n": 100, "wa": 0.5, "ua": 0.55, "macro_f1": 0.5, "most_predicted": {"class": "sad", "share": 0.3},
+           "predicted_classes": ["happy", "sad"]}
+    run = _fake_run(tmp_path, loco, 0, 0.61)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["test"]["most_predicted"] = {"class": "angry", "share": 0.34}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    cond = {name: {"ua": 0.5, "unchanged": 0.9, "wa": 0.5, "n": 10, "most_predicted": rep["most_predicted"]}
+            for name in ("clean", "gain -20 dB", "gain -10 dB", "gain +10 dB", "tilt -6 dB/oct", "tilt +6 dB/oct",
+                         "noise 20 dB SNR")}
+    _fake_run(tmp_path, robust, 0, 0.7, evals={"emodb-wave-all": rep,
+                                             "ravdess-wave-test-robustness": {"utterances": 10, "conditions": cond}})
+    blocks = report.tables([loco, robust], tmp_path)
+    row = next(ln for ln in blocks["loco"].splitlines() if ln.startswith("| emodb"))
+    assert "| ravdess, tess |" in row and "0.610" in row and "angry 34%" in row
+    row = next(ln for ln in blocks["robustness"].splitlines() if ln.startswith("| logmel_cnn"))
+    assert "| 0 | 10 | 0.500 | 0.500 / 90% |" in row
+    assert "--robustness" in blocks["robustness"] and "--test-corpus emodb" in blocks["loco"]
+
+
+def test_ablation_rows_sit_beside_the_whole_recipe(tmp_path):
+    full = Cell("recipe", "logmel_cnn", variant="wave", folds=(0, 1, 2))
+    lever = Cell("ablation", "logmel_cnn", variant="wave", folds=(0, 1), args=("--augment", "none"), tag="no-augment")
+    rep = {"n": 100, "wa": 0.5, "ua": 0.4, "macro_f1": 0.5, "most_predicted": {"class": "sad", "share": 0.6}}
+    for fold, ua in ((0, 0.7), (1, 0.8), (2, 0.1)):  # fold 2 is not an ablation fold: left out of the comparison
+        _fake_run(tmp_path, full, fold, ua, evals={"emodb-wave-all": rep})
+    _fake_run(tmp_path, lever, 0, 0.5)
+    rows = [ln for ln in report.tables([full, lever], tmp_path)["ablation"].splitlines() if ln.startswith("| ")][2:]
+    assert rows[0].startswith("| the whole recipe | 0,1 | 0.750 ± 0.071 |") and "sad 60% sad 60%" in rows[0]
+    assert rows[1].startswith("| without augment | 0 | 0.500 |")

@@ -131,17 +131,17 @@ def test_the_colour_map_is_inside_the_model():
 def test_one_build_path_for_every_architecture_in_the_catalog():
     from emotf.catalog import ARCHS
 
-    shapes = {"audio": SPEC, "video": VIDEO}
+    shapes = {"audio": SPEC, "video": VIDEO, "waveform": {"audio": (None,), "audio_length": ()}}
     av_kw = {**{f"audio_{k}": v for k, v in dict(TINY_AUDIO, rnn_units=8).items()},
              **{f"video_{k}": v for k, v in TINY_VIDEO.items()}, "fusion_units": 12}
     for name, spec in ARCHS.items():
         shape = shapes if spec.modality == "av" else shapes[spec.modality]
         kw = {"audio": dict(TINY_AUDIO, **({} if name == "cnn" else {"rnn_units": 8})), "video": TINY_VIDEO,
-              "av": av_kw}[spec.modality]
+              "av": av_kw, "waveform": {"channels": (4, 4, 4, 4)}}[spec.modality]
         model, encoders = models.build(name, shape, 3, colormap="gray", **kw)
         assert model.output.shape == (None, 3), name
         assert (encoders is not None) == (spec.modality == "av"), name
-        if spec.modality != "video":
+        if spec.modality in ("audio", "av"):
             colors = encoders[0].get_layer("audio_colors") if encoders else model.get_layer("audio_colors")
             assert colors.colormap == "gray", name
     av, (audio_enc, video_enc) = models.build("av", shapes, 3, **av_kw)
@@ -184,3 +184,36 @@ def _step_and_round_trip(model, x, tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), pred, rtol=1e-5, atol=1e-6)
     clone = keras.Model.from_config(model.get_config())
     assert clone.count_params() == model.count_params()
+
+
+# --------------------------------------------------------------------------- the waveform model
+
+WAVE = {"audio": (None,), "audio_length": ()}
+
+
+def _waves(lengths, seed=0, total=None):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((len(lengths), total or max(lengths)), "float32")
+    for i, n in enumerate(lengths):
+        x[i, :n] = rng.normal(size=n) * 0.1
+    return {"audio": x, "audio_length": np.array(lengths, np.int32)}
+
+
+def test_logmel_cnn_is_compact_and_scores_an_utterance_alike_alone_or_padded(tmp_path):
+    model, _ = models.build("logmel_cnn", WAVE, 4)
+    assert model.count_params() == 205_269 < 1_000_000
+    both = _waves([30000, 50000])
+    alone = {"audio": both["audio"][:1, :30000], "audio_length": both["audio_length"][:1]}
+    np.testing.assert_allclose(model.predict(alone, verbose=0)[0], model.predict(both, verbose=0)[0], atol=1e-5)
+    quieter = dict(both, audio=both["audio"] * 0.01)  # -40 dB: the features are the same
+    np.testing.assert_allclose(model.predict(quieter, verbose=0), model.predict(both, verbose=0), atol=1e-4)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(both, verbose=0),
+                               model.predict(both, verbose=0), atol=1e-6)
+    y = np.array([0, 3])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert np.isfinite(model.train_on_batch(both, y))
+    assert "SpecAugment" not in {type(x).__name__ for x in models.build("logmel_cnn", WAVE, 4)[0].layers}
+    augmented, _ = models.build("logmel_cnn", WAVE, 4, augment=("specaugment",))
+    assert "SpecAugment" in {type(x).__name__ for x in augmented.layers}

@@ -245,3 +245,22 @@ def test_cli_measure_level_and_level_options(synth_iemocap, tmp_path, capsys):
     gained = records.read_records(sorted((tmp_path / "iemocap" / "ds1-gain-6").glob("*.tfrecord")))
     cfg = json.loads((tmp_path / "iemocap" / "ds1-gain-6" / "config.json").read_text())["config"]["audio"]
     assert cfg["gain_db"] == -6 and cfg["level_dbfs"] is None and len(gained) > 0
+
+
+def test_waveform_variant_and_the_options_that_name_other_folders(synth_iemocap, tmp_path):
+    root, _ = synth_iemocap
+    base = ["--corpus", "iemocap", "--data", str(root), "--out", str(tmp_path), "--no-progress", "--workers", "1",
+            "--face-detector", "fixed"]
+    assert preprocess.main([*base, "--variant", "wave"]) == 0  # the corpus has video; waveforms come alone
+    m = json.loads((tmp_path / "iemocap" / "wave" / "manifest.json").read_text())
+    assert m["features"] == "wave" and not m["with_video"] and m["spec_shape"] is None
+    assert m["config"]["audio"]["trim_silence"] is True  # the variant's default
+    recs = records.read_records(sorted((tmp_path / "iemocap" / "wave").glob("*.tfrecord")), spec_shape=None,
+                                with_wave=True)
+    assert len(recs) == m["utterances"] and all(r["wave/samples"] == len(r["wave"]) > 0 for r in recs)
+    assert preprocess.main([*base, "--variant", "wave", "--video", "on"]) == 2
+    assert preprocess.main([*base, "--variant", "wave", "--no-trim-silence", "--video", "off"]) == 0
+    assert preprocess.main([*base, "--variant", "ds1", "--trim-silence", "--band-norm", "--video", "off"]) == 0
+    assert sorted(p.name for p in (tmp_path / "iemocap").iterdir()) == ["ds1-trim-norm", "wave", "wave-notrim"]
+    cfg = json.loads((tmp_path / "iemocap" / "ds1-trim-norm" / "manifest.json").read_text())["config"]["audio"]
+    assert cfg["trim_silence"] and cfg["band_norm"]

@@ -81,3 +81,22 @@ def test_shard_writer_abort_leaves_nothing_that_looks_whole(tmp_path):
     assert not path.exists() and w.tmp.exists()
     w.abort()
     assert not path.exists() and not w.tmp.exists()
+
+
+def test_waveform_records_round_trip_and_spectrogram_records_stay_as_they_were(tmp_path):
+    from emotf.records import keys
+
+    rng = np.random.default_rng(4)
+    pcm = rng.integers(-32768, 32767, 16000, dtype=np.int16)
+    ex = {"wave": pcm, keys.WAVE_RATE: 16000, "label/name": "sad", "utt_id": "u1", "speaker": "s1"}
+    path = tmp_path / "w.tfrecord"
+    w = records.ShardWriter(path)
+    w.write(records.serialize_example(ex))
+    w.commit()
+    (got,) = records.read_records([path], spec_shape=None, with_wave=True)
+    np.testing.assert_array_equal(np.round(got["wave"] * 32768).astype(np.int16), pcm)
+    assert got["wave/samples"] == 16000 and got["wave/rate"] == 16000 and "spec" not in got
+    # a spectrogram record carries none of the waveform keys: its bytes (and the records digest) are unchanged
+    image = records.serialize_example(_example(rng)[0])
+    parsed = tf.train.Example.FromString(image).features.feature
+    assert not any(k.startswith("wave/") for k in parsed)

@@ -60,3 +60,35 @@ def test_bad_requests_are_named():
         splits.make_split(ravdess_like(2), "speaker-folds", 0)
     with pytest.raises(ValueError, match="split must be one of"):
         splits.make_split(ravdess_like(), "random", 0)
+
+
+def _corpora():
+    spk = {f"ravdess/{s}": {**m, "corpus": "ravdess"} for s, m in ravdess_like(12).items()}
+    spk.update({f"emodb/spk{i:02d}": {"session": f"spk{i:02d}", "gender": "MF"[i % 2], "corpus": "emodb"}
+                for i in range(10)})
+    spk.update({f"tess/{s}": {"session": s, "gender": "F", "corpus": "tess"} for s in ("OAF", "YAF")})
+    return spk
+
+
+def test_leave_one_corpus_out_never_trains_or_validates_on_the_test_corpus():
+    spk = _corpora()
+    for test in ("emodb", "ravdess", "tess"):
+        s = splits.make_corpus_split(spk, fold=1, test_corpus=test)
+        _check(s, spk)
+        assert {spk[u]["corpus"] for u in s.test} == {test} and len(s.test) == sum(
+            m["corpus"] == test for m in spk.values())
+        assert test not in {spk[u]["corpus"] for u in s.train + s.val}
+        # validation: one speaker fold of each other corpus of >= 3 speakers (TESS has two: it only trains)
+        assert {spk[u]["corpus"] for u in s.val} == {"ravdess", "emodb"} - {test}
+        assert s.scheme == f"leave-one-corpus-out ({test})"
+    with pytest.raises(ValueError, match="not among"):
+        splits.make_corpus_split(spk, test_corpus="iemocap")
+
+
+def test_several_corpora_split_within_each():
+    spk = _corpora()
+    s = splits.make_corpus_split(spk, "speaker-folds", fold=2)
+    _check(s, spk)
+    for corpus in ("ravdess", "emodb"):  # every corpus of >= 3 speakers tests and validates some of its own
+        assert any(spk[u]["corpus"] == corpus for u in s.test) and any(spk[u]["corpus"] == corpus for u in s.val)
+    assert {u for u in spk if spk[u]["corpus"] == "tess"} <= set(s.train)

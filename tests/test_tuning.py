@@ -18,6 +18,7 @@ from emotf.tuning import hypermodels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_OPT = {"lr": 1e-4, "weight_decay": 0.01}
+WAVE = {"audio": (None,), "audio_length": ()}
 
 
 @pytest.mark.parametrize("arch, values", [
@@ -28,22 +29,28 @@ PAPER_OPT = {"lr": 1e-4, "weight_decay": 0.01}
     ("video_3dcnn", {"width": 1.0, "fc_units": 256, "dropout": 0.2, **PAPER_OPT}),
     ("av", {"margin": 1.0, "audio_width": 1.0, "audio_rnn_units": 128, "audio_rnn_dropout": 0.1, "embed_dim": 64,
             "video_width": 1.0, "video_fc_units": 256, "video_dropout": 0.2, "fusion_units": 64, **PAPER_OPT}),
+    # emotf's own: the recipe's settings (emotf.catalog.RECIPE) and the builder's defaults
+    ("logmel_cnn", {"lr": 1e-3, "weight_decay": 0.05, "width": 1.0, "norm": "mean", "fc_units": 128,
+                    "dropout": 0.3}),
 ])
 def test_default_hp_values_are_the_papers(arch, values):
     shapes = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
     shape = shapes if arch == "av" else (shapes["video"] if arch == "video_3dcnn" else shapes["audio"])
+    shape = WAVE if arch == "logmel_cnn" else shape
     hm = hypermodels.get_hypermodel(arch, shape, 4)
     hp = keras_tuner.HyperParameters()
     hm.resolve(hp)
     assert hp.values == pytest.approx(values)
 
 
-@pytest.mark.parametrize("arch, params", [("cnn", 1_967_756), ("cnn_rnn", 7_798_924), ("av", 13_620_748)])
+@pytest.mark.parametrize("arch, params", [("cnn", 1_967_756), ("cnn_rnn", 7_798_924), ("av", 13_620_748),
+                                          ("logmel_cnn", 205_269)])
 def test_default_configuration_builds_the_paper_model(arch, params):
     shape = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)} if arch == "av" else (200, 300, 1)
+    shape = WAVE if arch == "logmel_cnn" else shape
     model = hypermodels.get_hypermodel(arch, shape, 4, jit_compile=False).build(keras_tuner.HyperParameters())
     assert model.count_params() == params
-    assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3 if arch == "logmel_cnn" else 1e-4)
 
 
 def test_hypermodel_checks_fixed_facts():

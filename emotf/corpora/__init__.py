@@ -1,8 +1,8 @@
 """Corpus readers: a corpus folder becomes a list of uniform `Utterance` records.
 
 One module per corpus layout (``iemocap``, ``ravdess``, ``cremad``, ``emodb``,
-``emovo``, ``tess``, ``csv_manifest``; ``synthetic`` generates corpora in two of
-these layouts).
+``emovo``, ``tess``, ``javanese``, ``csv_manifest``; ``synthetic`` generates
+corpora in two of these layouts).
 Every reader returns ``(utterances, problems)``. A problem is an item that
 could not even be listed (missing label file, unknown label code, ...); it is
 reported with its path and reason, never silently dropped.
@@ -18,13 +18,14 @@ import os
 from pathlib import Path
 
 from emotf.catalog import CLASS_SETS
-from emotf.corpora import cremad, emodb, emovo, iemocap, ravdess, tess
+from emotf.corpora import cremad, emodb, emovo, iemocap, javanese, ravdess, tess
 from emotf.corpora.base import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, Problem, Utterance
 from emotf.corpora.cremad import read_cremad
 from emotf.corpora.csv_manifest import read_csv_manifest
 from emotf.corpora.emodb import read_emodb
 from emotf.corpora.emovo import read_emovo
 from emotf.corpora.iemocap import iemocap_speaker_side, parse_iemocap_labels, read_iemocap
+from emotf.corpora.javanese import read_javanese
 from emotf.corpora.ravdess import read_ravdess
 from emotf.corpora.tess import read_tess
 
@@ -35,12 +36,13 @@ READERS = {
     "emodb": read_emodb,
     "emovo": read_emovo,
     "tess": read_tess,
+    "javanese": read_javanese,
     "csv": read_csv_manifest,
 }
 
 # The full label list of each corpus, in a fixed order ("all" classes); a CSV corpus has the labels it holds.
 CORPUS_LABELS = {"iemocap": iemocap.LABELS, "ravdess": ravdess.LABELS, "cremad": cremad.LABELS,
-                 "emodb": emodb.LABELS, "emovo": emovo.LABELS, "tess": tess.LABELS}
+                 "emodb": emodb.LABELS, "emovo": emovo.LABELS, "tess": tess.LABELS, "javanese": javanese.LABELS}
 
 
 def class_names(corpus: str, classes: str, labels_present: tuple[str, ...] = (), *,
@@ -73,4 +75,5 @@ def read_corpus(corpus: str, root: str | os.PathLike, **kwargs) -> tuple[list[Ut
 
 __all__ = ["AUDIO_EXTENSIONS", "CORPUS_LABELS", "READERS", "VIDEO_EXTENSIONS", "Problem", "Utterance", "class_names",
            "iemocap_speaker_side", "map_label", "parse_iemocap_labels", "read_corpus", "read_cremad",
-           "read_csv_manifest", "read_emodb", "read_emovo", "read_iemocap", "read_ravdess", "read_tess"]
+           "read_csv_manifest", "read_emodb", "read_emovo", "read_iemocap", "read_javanese", "read_ravdess",
+           "read_tess"]

@@ -11,6 +11,15 @@ scaling are the models' first layers, so training, evaluation, prediction and
 exported models all feed the same input. Which records exist, their classes
 and speakers come from `emotf.records.folder.RecordsInfo`.
 
+Waveform records (the "waveform" modality) go the same way with their own
+steps: training takes a random ``crop_s`` stretch of each utterance (a shorter
+one is zero-padded; ``audio_length`` says how much is real) after the waveform
+augmentations (speed, gain, spectral tilt, noise at a random SNR), and mixup
+mixes pairs of utterances of a batch, with soft labels; evaluation pads each
+utterance to a whole number of ``bucket_s`` so that few batch shapes occur.
+With records of several corpora, the training stream draws each corpus equally
+often, and within a corpus each class.
+
 Random choices (shuffles, resampling, augmentation, pairs) come from seeded tf
 ops, and per-element augmentation seeds from the element's position in the
 stream, so a run is reproducible from its seed.
@@ -26,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from emotf.catalog import AUGMENTATIONS, MODALITIES
+from emotf.catalog import AUGMENTATIONS, IMAGE_AUGMENTATIONS, MODALITIES
 from emotf.records import keys, schema
 from emotf.records.folder import RecordsInfo
 
@@ -41,14 +50,24 @@ class PipelineConfig:
     """How records become batches. ``class_names`` is the classifier's output order."""
 
     class_names: tuple[str, ...]
-    modality: str = "audio"  # "audio", "video" or "av"
+    modality: str = "audio"  # "audio", "video", "av" or "waveform"
     batch_size: int = 64
     cache: str = "auto"  # "auto" (memory where it fits), "memory", "off"
-    balance: str = "resample"  # "resample" (equal class counts) or "none"; training only
-    augment: tuple[str, ...] = ()  # "crop", "rotate"; training only
+    balance: str = "resample"  # "resample" (equal class counts; and corpora) or "none"; training only
+    augment: tuple[str, ...] = ()  # emotf.catalog.AUGMENTATIONS of the modality; training only
     crop_px: int = 10
     rotate_deg: float = 10.0
     seed: int = 0
+    # waveforms
+    sample_rate: int = 16000
+    crop_s: float = 3.0  # training: seconds of each utterance
+    bucket_s: float = 2.0  # evaluation: utterances padded to a whole number of these
+    gain_db: float = 6.0  # gain: uniform in ±gain_db
+    tilt_db_per_octave: float = 6.0  # tilt: slope uniform in ±tilt_db_per_octave, about 1 kHz
+    snr_db: tuple[float, float] = (5.0, 30.0)  # noise: SNR uniform in this range, white to brown
+    speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed: one of these factors (tempo and pitch)
+    mixup_alpha: float = 0.4  # mixup: weight of the partner from Beta(alpha, alpha), the larger kept first
+    probability: float = 0.5  # of each of gain, tilt, noise
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -75,11 +94,17 @@ def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, 
         pairs: for contrastive pre-training, {"hard": fraction, "super_hard":
             fraction}: each batch then becomes ({"audio", "video", "partner"},
             pair labels, pair weights) (see ``sample_pairs``).
+
+    Yields:
+        (x, y): y the class index (batch,), or with mixup the soft labels (batch, classes).
     """
     units = list(units)
     counts = info.count(units, cfg.class_names)
     base = _cached(_parsed(info, units, cfg), info, sum(counts.values()), cfg)
-    if cfg.balance == "resample":
+    corpora = sorted({info.corpus_of(u) for u in units})
+    if cfg.balance == "resample" and len(corpora) > 1:
+        ds = _corpus_balanced(base, info, units, corpora, cfg)
+    elif cfg.balance == "resample":
         present = [i for i, name in enumerate(cfg.class_names) if counts[name] > 0]
         missing = [name for name in cfg.class_names if counts[name] == 0]
         if missing:
@@ -92,10 +117,16 @@ def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, 
     else:
         ds = base.shuffle(min(max(sum(counts.values()), 1), 4096), seed=cfg.seed,
                           reshuffle_each_iteration=True).repeat()
-    if cfg.augment and cfg.modality != "video":
+    if cfg.modality == "waveform":
+        ds = ds.enumerate().map(lambda i, ex: _train_wave(ex, i, cfg), num_parallel_calls=AUTOTUNE)
+    elif cfg.augment and cfg.modality != "video":
         ds = ds.enumerate().map(lambda i, ex: _augment(ex, i, cfg), num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda ex: _to_inputs(ex, cfg), num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+    if "mixup" in cfg.augment:
+        n = len(cfg.class_names)
+        ds = ds.enumerate().map(lambda i, b: mixup(b, [cfg.seed + 4049, i], n, cfg.mixup_alpha),
+                                num_parallel_calls=AUTOTUNE)
     if pairs is not None:
         ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed, i], pairs), num_parallel_calls=AUTOTUNE)
     else:
@@ -112,10 +143,14 @@ def eval_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *
     units = list(units)
     n = sum(info.count(units, cfg.class_names).values())
     base = _cached(_parsed(info, units, cfg), info, n, cfg)
+    if cfg.modality == "waveform":
+        bucket = max(1, int(round(cfg.bucket_s * info.sample_rate)))
+        base = base.map(lambda ex: _padded_to_bucket(ex, bucket), num_parallel_calls=AUTOTUNE)
     ds = base.map(lambda ex: _to_inputs(ex, cfg), num_parallel_calls=AUTOTUNE)
     # The filter hides the length from tf.data; the shard summaries know it (and Keras then knows
     # where an epoch of validation ends).
-    ds = ds.batch(cfg.batch_size).apply(tf.data.experimental.assert_cardinality(math.ceil(n / cfg.batch_size)))
+    batched = ds.padded_batch(cfg.batch_size) if cfg.modality == "waveform" else ds.batch(cfg.batch_size)
+    ds = batched.apply(tf.data.experimental.assert_cardinality(math.ceil(n / cfg.batch_size)))
     if pairs is not None:
         ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed + 7919, i], pairs))
     elif not with_meta:
@@ -136,18 +171,21 @@ def _parsed(info: RecordsInfo, units: list[str], cfg: PipelineConfig) -> tf.data
         tf.lookup.KeyValueTensorInitializer(tf.constant(list(cfg.class_names)),
                                             tf.range(len(cfg.class_names), dtype=tf.int32)), default_value=-1)
     with_video = cfg.modality in ("video", "av")
-    if with_video and not info.with_video:
-        info.input_shapes(cfg.modality)  # raises the clear error
+    info.input_shapes(cfg.modality)  # raises the clear error where the records do not hold what the model reads
+    wave = cfg.modality == "waveform"
 
     def parse(raw):
-        ex = schema.parse_example(raw, spec_shape=info.spec_shape, video_shape=info.video_shape or (1, 1, 1),
-                                  with_video=with_video)
+        ex = schema.parse_example(raw, spec_shape=None if wave else info.spec_shape,
+                                  video_shape=info.video_shape or (1, 1, 1), with_video=with_video, with_wave=wave)
         out = {"label": table.lookup(ex[keys.LABEL_NAME]), "utt_id": ex[keys.UTT_ID],
-               "clip": tf.cast(ex[keys.CLIP_INDEX], tf.int32), "label_name": ex[keys.LABEL_NAME]}
+               "clip": tf.cast(ex[keys.CLIP_INDEX], tf.int32), "label_name": ex[keys.LABEL_NAME],
+               "corpus": ex[keys.CORPUS]}
         if cfg.modality in ("audio", "av"):
             out["spec"] = ex["spec"]
         if with_video:
             out["video"] = ex["video"]
+        if wave:
+            out["wave"] = ex["wave"]
         return out
 
     ds = tf.data.Dataset.from_tensor_slices(files)
@@ -161,8 +199,9 @@ def _cached(ds: tf.data.Dataset, info: RecordsInfo, n: int, cfg: PipelineConfig)
     if cfg.cache == "off":
         return ds
     if cfg.cache == "auto":
-        per = info.spec_shape[0] * info.spec_shape[1]
-        if cfg.modality != "audio" and info.video_shape:
+        # A waveform record: about 4 s of float32 (the corpora here hold 1.5-8 s utterances).
+        per = 4 * 4 * info.sample_rate if cfg.modality == "waveform" else info.spec_shape[0] * info.spec_shape[1]
+        if cfg.modality not in ("audio", "waveform") and info.video_shape:
             per += int(np.prod(info.video_shape)) * 3
         budget = _available_bytes() // 4
         if n * per > budget:
@@ -186,7 +225,9 @@ def _to_inputs(ex: dict, cfg: PipelineConfig):
         x["audio"] = ex["spec"]
     if "video" in ex:
         x["video"] = ex["video"]
-    if cfg.modality != "av":
+    if "wave" in ex:
+        x = {"audio": ex["wave"], "audio_length": ex["length"]}
+    elif cfg.modality != "av":
         x = x[cfg.modality]
     meta = {"utt_id": ex["utt_id"], "clip": ex["clip"], "label_name": ex["label_name"]}
     return x, ex["label"], meta
@@ -204,7 +245,7 @@ def _augment(ex: dict, index: tf.Tensor, cfg: PipelineConfig) -> dict:
     return ex
 
 
-def augment_spectrogram(spec_u8: tf.Tensor, seed, *, ops: Sequence[str] = AUGMENTATIONS, crop_px: int = 10,
+def augment_spectrogram(spec_u8: tf.Tensor, seed, *, ops: Sequence[str] = IMAGE_AUGMENTATIONS, crop_px: int = 10,
                         max_degrees: float = 10.0, probability: float = 0.5) -> tf.Tensor:
     """The paper's spectrogram augmentations, each applied with ``probability``.
 
@@ -242,6 +283,144 @@ def _rotate(img: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
         images=img[None], transforms=transform[None], output_shape=tf.constant([int(h), int(w)]),
         fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
     return out[0]
+
+
+# --------------------------------------------------------------------------- corpora
+
+def _corpus_balanced(base: tf.data.Dataset, info: RecordsInfo, units: list[str], corpora: list[str],
+                     cfg: PipelineConfig) -> tf.data.Dataset:
+    """Each corpus drawn equally often, and within a corpus each of its classes (the classes it holds)."""
+    streams, weights = [], []
+    for k, corpus in enumerate(corpora):
+        counts = info.count([u for u in units if info.corpus_of(u) == corpus], cfg.class_names)
+        present = [c for c, name in enumerate(cfg.class_names) if counts[name] > 0]
+        for c in present:
+            streams.append(base.filter(lambda ex, c=c, corpus=corpus: tf.logical_and(
+                tf.equal(ex["label"], c), tf.equal(ex["corpus"], corpus)))
+                .shuffle(min(counts[cfg.class_names[c]], 4096), seed=cfg.seed + 1 + 97 * k + c,
+                         reshuffle_each_iteration=True).repeat())
+            weights.append(1.0 / (len(corpora) * len(present)))
+    return tf.data.Dataset.sample_from_datasets(streams, weights=weights, seed=cfg.seed,
+                                                rerandomize_each_iteration=True)
+
+
+# --------------------------------------------------------------------------- waveforms
+
+def _padded_to_bucket(ex: dict, bucket: int) -> dict:
+    ex = dict(ex)
+    n = tf.shape(ex["wave"])[0]
+    ex["length"] = n
+    ex["wave"] = tf.pad(ex["wave"], [[0, (-n) % bucket]])
+    return ex
+
+
+def _train_wave(ex: dict, index: tf.Tensor, cfg: PipelineConfig) -> dict:
+    """One training utterance: [speed] → a random ``crop_s`` stretch → [gain] [tilt] [noise] (seeded per element)."""
+    seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(cfg.seed, tf.int64), index]), 8)
+    x = ex["wave"]
+    if "speed" in cfg.augment:
+        x = change_speed(x, tf.gather(tf.constant(cfg.speeds, tf.float32),
+                                      tf.random.stateless_uniform([], seeds[0], 0, len(cfg.speeds), tf.int32)))
+    x, length = random_crop(x, int(round(cfg.crop_s * cfg.sample_rate)), seeds[1])
+    p = cfg.probability
+    if "gain" in cfg.augment:
+        x = _maybe(x, seeds[2], p, lambda: x * 10.0 ** (tf.random.stateless_uniform(
+            [], seeds[3], -cfg.gain_db, cfg.gain_db) / 20.0))
+    if "tilt" in cfg.augment:
+        x = _maybe(x, seeds[4], p, lambda: spectral_tilt(x, tf.random.stateless_uniform(
+            [], seeds[5], -cfg.tilt_db_per_octave, cfg.tilt_db_per_octave), sample_rate=cfg.sample_rate))
+    if "noise" in cfg.augment:
+        x = _maybe(x, seeds[6], p, lambda: add_noise(x, length, seeds[7], cfg.snr_db, sample_rate=cfg.sample_rate))
+    ex = dict(ex)
+    ex["wave"], ex["length"] = x, length
+    return ex
+
+
+def _maybe(x: tf.Tensor, seed, probability: float, op) -> tf.Tensor:
+    return tf.cond(tf.random.stateless_uniform([], seed) < probability, op, lambda: x)
+
+
+def change_speed(x: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """Play ``x`` ``factor`` times as fast (tempo and pitch, as Kaldi's speed perturbation): linear interpolation
+    at ``factor``-spaced positions. (n,) → (round(n / factor),)."""
+    n = tf.shape(x)[0]
+    m = tf.maximum(tf.cast(tf.round(tf.cast(n, tf.float32) / factor), tf.int32), 1)
+    pos = tf.minimum(tf.range(m, dtype=tf.float32) * factor, tf.cast(n - 1, tf.float32))
+    i0 = tf.cast(tf.floor(pos), tf.int32)
+    i1 = tf.minimum(i0 + 1, n - 1)
+    w = pos - tf.cast(i0, tf.float32)
+    return tf.gather(x, i0) * (1.0 - w) + tf.gather(x, i1) * w
+
+
+def random_crop(x: tf.Tensor, size: int, seed) -> tuple[tf.Tensor, tf.Tensor]:
+    """A random ``size``-sample stretch of ``x`` (a shorter ``x`` is zero-padded at the end): (stretch, valid)."""
+    n = tf.shape(x)[0]
+    start = tf.random.stateless_uniform([], seed, 0, tf.maximum(n - size, 0) + 1, tf.int32)
+    piece = x[start:start + size]
+    valid = tf.shape(piece)[0]
+    return tf.ensure_shape(tf.pad(piece, [[0, size - valid]]), [size]), valid
+
+
+def _frequencies(n: int, sample_rate: int = 16000) -> tf.Tensor:
+    return tf.linspace(0.0, sample_rate / 2.0, n // 2 + 1)
+
+
+def spectral_tilt(x: tf.Tensor, db_per_octave: tf.Tensor, *, pivot_hz: float = 1000.0,
+                  sample_rate: int = 16000) -> tf.Tensor:
+    """``x`` through a filter of ``db_per_octave`` slope about ``pivot_hz`` (flat below 100 Hz): a channel's tilt.
+
+    Args:
+        x: (n,) waveform with a static n.
+    """
+    n = int(x.shape[0])
+    octaves = tf.math.log(tf.maximum(_frequencies(n, sample_rate), 100.0) / pivot_hz) / tf.math.log(2.0)
+    gain = tf.cast(10.0 ** (db_per_octave * octaves / 20.0), tf.complex64)
+    return tf.signal.irfft(tf.signal.rfft(x) * gain, fft_length=[n])
+
+
+def add_noise(x: tf.Tensor, length: tf.Tensor, seed, snr_db: tuple[float, float], *,
+              sample_rate: int = 16000) -> tf.Tensor:
+    """``x`` plus coloured noise (white to brown, a random slope) at an SNR uniform in ``snr_db`` over the valid
+    ``length`` samples; the padding stays silent.
+
+    Args:
+        x: (n,) waveform with a static n.
+    """
+    n = int(x.shape[0])
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    white = tf.random.stateless_normal([n], seeds[0])
+    beta = tf.random.stateless_uniform([], seeds[1], 0.0, 2.0)  # power ∝ f^-beta
+    shape = tf.cast(tf.maximum(_frequencies(n, sample_rate), 20.0) ** (-beta / 2.0), tf.complex64)
+    noise = tf.signal.irfft(tf.signal.rfft(white) * shape, fft_length=[n])
+    valid = tf.cast(tf.range(n) < length, tf.float32)
+    count = tf.maximum(tf.reduce_sum(valid), 1.0)
+    p_signal = tf.reduce_sum(tf.square(x) * valid) / count
+    p_noise = tf.maximum(tf.reduce_sum(tf.square(noise) * valid) / count, 1e-12)
+    snr = tf.random.stateless_uniform([], seeds[2], snr_db[0], snr_db[1])
+    return x + noise * tf.sqrt(p_signal / p_noise * 10.0 ** (-snr / 10.0)) * valid
+
+
+def mixup(batch, seed, num_classes: int, alpha: float = 0.4):
+    """Mixup of a waveform batch: each utterance mixed with the batch's reverse, at equal speech power, with
+    weight λ ≥ 0.5 for itself (λ from Beta(alpha, alpha)); labels become the mixed one-hot vectors.
+
+    ((x, y, meta) → (x, soft y (batch, classes), meta).)
+    """
+    x, y, meta = batch
+    wave, length = x["audio"], x["audio_length"]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    b = tf.shape(wave)[0]
+    g1 = tf.random.stateless_gamma([b], seeds[0], alpha)
+    g2 = tf.random.stateless_gamma([b], seeds[1], alpha)
+    lam = g1 / tf.maximum(g1 + g2, 1e-12)
+    lam = tf.maximum(lam, 1.0 - lam)
+    valid = tf.cast(tf.range(tf.shape(wave)[1])[None, :] < length[:, None], tf.float32)
+    rms = tf.sqrt(tf.reduce_sum(tf.square(wave) * valid, 1) / tf.maximum(tf.reduce_sum(valid, 1), 1.0))
+    level = wave / tf.maximum(rms, 1e-6)[:, None] * tf.reduce_mean(rms)
+    mixed = lam[:, None] * level + (1.0 - lam[:, None]) * tf.reverse(level, [0])
+    onehot = tf.one_hot(y, num_classes)
+    soft = lam[:, None] * onehot + (1.0 - lam[:, None]) * tf.reverse(onehot, [0])
+    return {"audio": mixed, "audio_length": tf.maximum(length, tf.reverse(length, [0]))}, soft, meta
 
 
 # --------------------------------------------------------------------------- contrastive pairs

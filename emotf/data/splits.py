@@ -16,6 +16,11 @@ Schemes:
 * ``lospo`` — leave one speaker out: each speaker is a fold, the next speaker validates.
 * ``auto`` — ``loso`` when the records carry at least three sessions of
   several speakers each (IEMOCAP), else ``speaker-folds``.
+
+Records of several corpora (`make_corpus_split`) are split within each corpus by
+its own scheme, or, with a ``test_corpus``, leave one corpus out: that corpus
+is the test set, whole; each other corpus of at least three speakers gives one
+speaker fold to validation, and the rest trains.
 """
 
 from __future__ import annotations
@@ -119,3 +124,41 @@ def _sessions(speakers: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]
         if session:
             out.setdefault(session, []).append(s)
     return out
+
+
+def make_corpus_split(speakers: Mapping[str, Mapping[str, str]], scheme: str = "auto", fold: int = 0, *,
+                      folds: int = 6, val: str = "speaker", test_corpus: str = "") -> Split:
+    """One speaker-independent fold of several corpora (``speakers[s]["corpus"]`` names each speaker's).
+
+    Args:
+        test_corpus: leave this corpus out: it is the test set, whole, and no speaker of it trains or
+            validates. Validation: of each other corpus with at least three speakers, the test group of its
+            own ``speaker-folds`` fold ``fold`` (about 1/``folds`` of its speakers). Empty: every corpus is
+            split by ``scheme`` at ``fold`` (corpora of fewer than three speakers only train).
+
+    Raises:
+        ValueError: an unknown test corpus, or no speaker left to validate or test on.
+    """
+    by_corpus: dict[str, dict[str, Mapping[str, str]]] = {}
+    for s, meta in speakers.items():
+        by_corpus.setdefault(meta.get("corpus", ""), {})[s] = meta
+    if test_corpus and test_corpus not in by_corpus:
+        raise ValueError(f"test corpus {test_corpus!r} is not among the records' corpora {sorted(by_corpus)}")
+    train, validation, test = [], [], []
+    for corpus, spk in sorted(by_corpus.items()):
+        if corpus == test_corpus:
+            test += spk
+        elif len(spk) < 3:
+            train += spk  # too few speakers to hold any out
+        elif test_corpus:
+            part = make_split(spk, "speaker-folds", fold % num_folds(spk, "speaker-folds", folds), folds=folds)
+            validation += part.test
+            train += part.train + part.val
+        else:
+            part = make_split(spk, scheme, fold % num_folds(spk, scheme, folds), folds=folds, val=val)
+            train, validation, test = train + list(part.train), validation + list(part.val), test + list(part.test)
+    if not validation or not test:
+        raise ValueError(f"no speaker left to {'validate' if not validation else 'test'} on: the corpora "
+                         f"{ {c: len(s) for c, s in by_corpus.items()} } (speakers each)")
+    name = f"leave-one-corpus-out ({test_corpus})" if test_corpus else f"{scheme} per corpus"
+    return Split(name, fold, folds, tuple(sorted(train)), tuple(sorted(validation)), tuple(sorted(test)))

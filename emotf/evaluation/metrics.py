@@ -32,6 +32,8 @@ class UnweightedAccuracy(keras.metrics.Metric):
         self.hits = self.add_variable(shape=(self.num_classes,), initializer="zeros", name="hits")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == self.num_classes != 1:
+            y_true = ops.argmax(y_true, axis=-1)  # soft labels (mixup): the larger share is the class
         y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         y_hat = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
         onehot = ops.one_hot(y_true, self.num_classes, dtype=self.dtype)
@@ -55,6 +57,25 @@ class UnweightedAccuracy(keras.metrics.Metric):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+@keras.saving.register_keras_serializable(package="emotf")
+class LabelAccuracy(keras.metrics.MeanMetricWrapper):
+    """WA (accuracy) against class indices or soft labels (the class with the larger share), whichever
+    ``y_true`` is."""
+
+    def __init__(self, name: str = "wa", dtype=None):
+        super().__init__(_label_accuracy, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def _label_accuracy(y_true, y_pred):
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1] != 1:
+        y_true = ops.argmax(y_true, axis=-1)
+    y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    return ops.cast(ops.equal(y_true, ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32")
+
+
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
     """(num_classes, num_classes) int counts; rows are the true class, columns the prediction."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -71,7 +92,9 @@ def report(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[s
     Returns:
         A JSON-ready dict: ``n``, ``wa``, ``ua``, ``macro_f1``,
         ``per_class`` {name: {recall, precision, f1, support}},
-        ``confusion_matrix`` (rows true, columns predicted), ``class_names``.
+        ``confusion_matrix`` (rows true, columns predicted), ``class_names``, and
+        ``most_predicted`` {class, share}: the class predicted most often and its share of
+        the predictions (a model that collapses onto one class shows it at a glance).
     """
     k = len(class_names)
     cm = confusion_matrix(y_true, y_pred, k)
@@ -94,4 +117,6 @@ def report(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[s
         "absent_classes": [name for i, name in enumerate(class_names) if not present[i]],
         "confusion_matrix": cm.tolist(),
         "class_names": list(class_names),
+        "most_predicted": {"class": class_names[int(predicted.argmax())],
+                           "share": float(predicted.max() / n) if n else float("nan")},
     }

@@ -37,10 +37,7 @@ def confusion_png(cm: Sequence[Sequence[int]], class_names: Sequence[str], path:
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="recall share")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def curves_png(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
@@ -64,7 +61,11 @@ def curves_png(history: Sequence[Mapping[str, float]], path: str | Path, title: 
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return Path(path)

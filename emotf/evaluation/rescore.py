@@ -31,18 +31,7 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
 
     run = open_run(run_dir)
     info = load_records(records)
-    same = Path(run.records_root).resolve() == info.root.resolve()
-    if speakers == "auto":
-        speakers = "test" if same else "all"
-    if speakers in ("test", "val", "train"):
-        if not same:
-            raise ValueError(f"--speakers {speakers} names the run's split, but {info.root} are not its records "
-                             f"({run.records_root}); use --speakers all")
-        units = run.split[speakers]
-    elif speakers == "all":
-        units = info.units
-    else:
-        raise ValueError(f"speakers must be auto, test, val, train or all. Received: {speakers!r}")
+    units, speakers = units_of(run, info, speakers)
     names = run.class_names
     shared = [c for c in names if c in info.present_classes]
     if not shared:
@@ -61,11 +50,35 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
     rep.update(run=str(run.path), records=str(info.root), corpus=info.corpus, variant=info.variant,
                speakers=list(units), restricted=restrict, excluded_labels={
                    c: n for c, n in info.count(units, info.present_classes).items() if c not in names and n})
-    stem = report_stem(info.corpus, info.root.name, speakers)
+    stem = report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers)
     run.write_eval(stem, rep)
     plots.confusion_png(rep["confusion_matrix"], names, run.eval_file(stem, ".png"),
                         title=f"{run.arch} on {info.corpus}/{info.variant} ({speakers}) · UA {rep['ua']:.3f}")
     return rep
+
+
+def units_of(run, info, speakers: str = "auto") -> tuple[list[str], str]:
+    """The speakers to score and what they are: ``speakers`` "test", "val", "train" (the run's split, of its
+    own records only), "all", or "auto" (test on the run's own records, all on others).
+
+    Raises:
+        ValueError: a part of the split named on other records, or an unknown choice.
+    """
+    same = _folders(run.records_root) == _folders(info.source or str(info.root))
+    if speakers == "auto":
+        speakers = "test" if same else "all"
+    if speakers in ("test", "val", "train"):
+        if not same:
+            raise ValueError(f"--speakers {speakers} names the run's split, but {info.source} are not its records "
+                             f"({run.records_root}); use --speakers all")
+        return list(run.split[speakers]), speakers
+    if speakers == "all":
+        return info.units, speakers
+    raise ValueError(f"speakers must be auto, test, val, train or all. Received: {speakers!r}")
+
+
+def _folders(records: str) -> set[Path]:
+    return {Path(r).resolve() for r in str(records).split(",") if r}
 
 
 def report_stem(corpus: str, records_folder: str, speakers: str) -> str:

@@ -71,5 +71,7 @@ def score(pred: dict[str, np.ndarray], class_names: Sequence[str], allowed: Sequ
 
 def summary_line(name: str, rep: dict) -> str:
     u = rep["utterance"]
+    top = rep["most_predicted"]
     return (f"{name}: WA {rep['wa']:.3f}  UA {rep['ua']:.3f}  F1 {rep['macro_f1']:.3f}  (n={rep['n']} records; "
-            f"per utterance WA {u['wa']:.3f} UA {u['ua']:.3f}, n={u['n']})")
+            f"per utterance WA {u['wa']:.3f} UA {u['ua']:.3f}, n={u['n']}); most predicted: {top['class']} "
+            f"{top['share']:.0%}")

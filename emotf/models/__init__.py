@@ -42,14 +42,15 @@ def split_branch_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict, dict, dict]:
 
 
 def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rnn", colormap: str = "seismic",
-          **kwargs) -> tuple[keras.Model, tuple[keras.Model, keras.Model] | None]:
+          augment: tuple[str, ...] = (), **kwargs) -> tuple[keras.Model, tuple[keras.Model, keras.Model] | None]:
     """Any architecture from flat builder arguments, as ``fit`` and the search spaces build it.
 
     Args:
         arch: an ``emotf.catalog.ARCHS`` key.
-        input_shape: the stored arrays' shapes (a dict for ``av``).
+        input_shape: the stored arrays' shapes (a dict for ``av`` and waveform models).
         audio_arch: ``av`` only: its audio branch.
-        colormap: the colour map of the audio input.
+        colormap: the colour map of the audio input (spectrogram models).
+        augment: the run's augmentations; waveform models apply "specaugment" themselves.
         **kwargs: builder arguments; for ``av`` with ``audio_``/``video_`` prefixes (`split_branch_kwargs`).
 
     Returns:
@@ -62,6 +63,9 @@ def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rn
         encoders = build_encoders(input_shape, audio_arch=audio_arch, audio_kwargs={"colormap": colormap, **audio_kw},
                                   video_kwargs=video_kw)
         return build_av(input_shape, num_classes, encoders=encoders, **rest), encoders
+    if spec.modality == "waveform":
+        kwargs.setdefault("spec_augment", "specaugment" in augment)
+        return spec.build_fn()(input_shape["audio"], num_classes, **kwargs), None
     extra = {"colormap": colormap} if spec.modality == "audio" else {}
     return spec.build_fn()(input_shape, num_classes, **extra, **kwargs), None
 
@@ -77,13 +81,17 @@ def with_stored_inputs(model: keras.Model, colormap: str = "seismic") -> keras.M
     """
     structure = model.input
     tensors = structure if isinstance(structure, dict) else {"": structure}
-    if all(t.dtype == "uint8" for t in tensors.values()):
+
+    def old_image(t):  # a float (H, W, 3) image or a float (frames, H, W, 3) stack; not a waveform's input
+        return "float" in str(t.dtype) and len(t.shape) in (4, 5) and t.shape[-1] == 3
+
+    if not any(old_image(t) for t in tensors.values()):
         return model
     new, fed = {}, {}
     for key, t in tensors.items():
         shape, name = tuple(t.shape[1:]), key or t.name
-        if t.dtype == "uint8":
-            new[key] = fed[key] = keras.Input(shape=shape, dtype="uint8", name=name)
+        if not old_image(t):
+            new[key] = fed[key] = keras.Input(shape=shape, dtype=t.dtype, name=name)
         elif len(shape) == 3:  # a spectrogram image
             new[key] = keras.Input(shape=(*shape[:2], 1), dtype="uint8", name=name)
             fed[key] = SpectrogramColors(colormap, name=f"{name}_colors")(new[key])

@@ -1,4 +1,4 @@
-"""Losses: the contrastive (Hadsell) loss of the siamese pre-training."""
+"""Losses: the contrastive (Hadsell) loss of the siamese pre-training; cross-entropy of hard or soft labels."""
 
 from __future__ import annotations
 
@@ -33,3 +33,24 @@ class ContrastiveLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin}
+
+
+def _soft_labels(y_true, y_pred):
+    """Class-index labels (batch,) or (batch, 1) → one-hot; soft labels (batch, classes) as they are."""
+    classes = y_pred.shape[-1]
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == classes and classes != 1:
+        return ops.cast(y_true, "float32")
+    return ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes, dtype="float32")
+
+
+@keras.saving.register_keras_serializable(package="emotf")
+class LabelCrossentropy(keras.losses.Loss):
+    """Cross-entropy of probabilities against class indices or against soft labels (mixup's), whichever
+    ``y_true`` is: training batches with mixup carry (batch, classes), validation batches (batch,)."""
+
+    def __init__(self, name: str = "label_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0)
+        return -ops.sum(_soft_labels(y_true, y_pred) * ops.log(p), axis=-1)

@@ -184,6 +184,7 @@ class ShardInfo:
     unit: str
     records: int
     per_label: Mapping[str, int]
+    corpus: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,7 +203,16 @@ class RecordsInfo:
     digest: str | None = None  # SHA-256 of every record (None for records written before it was kept)
     features: str = "image"  # "image" (spectrogram images) or "wave" (waveforms)
     sample_rate: int = 16000
+    source: str = ""  # the folder, or the folders joined by commas (several corpora: see `load_records`)
+    parts: tuple[RecordsInfo, ...] = ()  # several corpora: each folder's own RecordsInfo
 
+    @property
+    def corpora(self) -> list[str]:
+        return sorted({s.corpus for s in self.shards})
+
+    def corpus_of(self, unit: str) -> str:
+        """The corpus of a speaker."""
+        return next(s.corpus for s in self.shards if s.unit == unit)
     @property
     def units(self) -> list[str]:
         return sorted({s.unit for s in self.shards})
@@ -271,17 +281,48 @@ class RecordsInfo:
                 continue
             raw = next(iter(tf.data.TFRecordDataset(str(s.file)).take(1)))
             ex = schema.parse_example(raw, spec_shape=self.spec_shape)
-            out[s.unit] = {"session": ex[keys.SESSION].numpy().decode(), "gender": ex[keys.GENDER].numpy().decode()}
+            out[s.unit] = {"session": ex[keys.SESSION].numpy().decode(), "gender": ex[keys.GENDER].numpy().decode(),
+                           "corpus": s.corpus}
         return out
 
 
 def load_records(path: str | Path) -> RecordsInfo:
-    """Read a records folder written by ``python -m emotf.preprocess``.
+    """Read a records folder written by ``python -m emotf.preprocess``, or several joined by commas.
+
+    Several folders (one per corpus, e.g. ``records/ravdess/wave,records/emodb/wave``)
+    read as one `RecordsInfo` whose speakers are named ``<corpus>/<speaker>``, so
+    no two corpora share a speaker; they must hold the same kind of arrays.
 
     Raises:
         FileNotFoundError: no manifest.json there.
-        ValueError: the preprocessing run did not finish, or a shard is missing.
+        ValueError: the preprocessing run did not finish, a shard is missing, or the folders do not go together.
     """
+    paths = [p for p in str(path).split(",") if p]
+    if len(paths) > 1:
+        return _merge([_load_one(p) for p in paths], ",".join(paths))
+    return _load_one(path)
+
+
+def _merge(infos: list[RecordsInfo], source: str) -> RecordsInfo:
+    first = infos[0]
+    corpora = [i.corpus for i in infos]
+    if len(set(corpora)) < len(corpora):
+        raise ValueError(f"{source}: each records folder must be another corpus. Received the corpora {corpora}")
+    for i in infos[1:]:
+        if (i.features, i.spec_shape, i.with_video, i.video_shape, i.sample_rate) != (
+                first.features, first.spec_shape, first.with_video, first.video_shape, first.sample_rate):
+            raise ValueError(f"{i.root} and {first.root} hold different arrays (features, shapes, video or rate); "
+                             f"preprocess them with the same --variant and sizes")
+    names = tuple(dict.fromkeys(n for i in infos for n in i.class_names))
+    shards = tuple(dataclasses.replace(s, unit=f"{i.corpus}/{s.unit}") for i in infos for s in i.shards)
+    digests = [i.digest for i in infos]
+    # The features are made alike in every folder (checked above), so the first one's settings are the model's.
+    return dataclasses.replace(first, corpus="+".join(corpora), class_names=names, shards=shards, source=source,
+                               variant="+".join(dict.fromkeys(i.variant for i in infos)), parts=tuple(infos),
+                               digest=None if None in digests else "+".join(digests))
+
+
+def _load_one(path: str | Path) -> RecordsInfo:
     root = Path(path)
     mpath = root / MANIFEST
     if not mpath.is_file():
@@ -297,10 +338,11 @@ def load_records(path: str | Path) -> RecordsInfo:
             raise ValueError(f"{f}: listed in manifest.json but missing")
         side = summary_path(root, s["file"])
         per_label = json.loads(side.read_text())["per_label"] if side.is_file() else {}
-        shards.append(ShardInfo(f, s["unit"], int(s["records"]), per_label))
+        shards.append(ShardInfo(f, s["unit"], int(s["records"]), per_label, m.get("corpus", "")))
     return RecordsInfo(root=root, corpus=m.get("corpus", ""), variant=m.get("variant", ""),
                        class_names=tuple(m["class_names"]), with_video=bool(m["with_video"]),
                        spec_shape=tuple(m["spec_shape"]) if m.get("spec_shape") else None,
                        video_shape=tuple(m["video_shape"]) if m.get("video_shape") else None,
                        shards=tuple(shards), preprocess=m.get("config", {}), digest=m.get("digest"),
-                       features=m.get("features", "image"), sample_rate=int(m.get("sample_rate_hz", 16000)))
+                       features=m.get("features", "image"), sample_rate=int(m.get("sample_rate_hz", 16000)),
+                       source=str(root))

@@ -19,14 +19,19 @@ import numpy as np
 log = logging.getLogger("emotf")
 
 
-def _probe(model, seed: int = 0) -> list[np.ndarray]:
-    """A batch of two random inputs of each of the model's inputs, in their own dtype (uint8 levels, or [0, 1])."""
+def _probe(model, seed: int = 0, samples: int = 32000) -> list[np.ndarray]:
+    """A batch of two random inputs of each of the model's inputs, in their own dtype: uint8 levels, [0, 1]
+    images, or a waveform of ``samples`` (any-length axes) with its valid lengths."""
     rng = np.random.default_rng(seed)
     arrays = []
     for t in model.inputs:
-        shape = (2, *t.shape[1:])
+        shape = (2, *(samples if d is None else d for d in t.shape[1:]))
         if t.dtype == "uint8":
             arrays.append(rng.integers(0, 256, shape, dtype=np.uint8))
+        elif "int" in str(t.dtype):  # the valid samples of a waveform batch
+            arrays.append(np.array([samples, samples * 3 // 4], dtype=np.int32))
+        elif None in t.shape[1:]:  # a waveform
+            arrays.append((rng.standard_normal(shape) * 0.1).astype(np.float32))
         else:
             arrays.append(rng.uniform(0, 1, shape).astype(np.float32))
     return arrays
@@ -67,7 +72,7 @@ def export(run_dir: str | Path, fmt: str = "saved_model", *, out: str | Path | N
         blob, unrolled = _convert(unrolled_saved, quantize), True
         shutil.rmtree(unrolled_saved, ignore_errors=True)
     path.write_bytes(blob)
-    got = run_tflite(path, probe)
+    got = run_tflite(path, feed if isinstance(feed, dict) else probe)
     return {"path": str(path), "max_abs_diff": float(np.abs(got - want).max()), "bytes": path.stat().st_size,
             "unrolled": unrolled}
 
@@ -113,10 +118,14 @@ class TFLiteRunner:
         self.output = self.interp.get_output_details()[0]["index"]
         self._shapes: list[tuple[int, ...]] = []
 
-    def __call__(self, arrays: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities (n, classes) of ``arrays`` (one array per model input, sharing n)."""
-        # Two inputs (audio, video) are told apart by rank, as the input names sort (audio < video).
-        arrays = sorted(arrays, key=lambda a: a.ndim) if len(arrays) > 1 else arrays
+    def __call__(self, arrays) -> np.ndarray:
+        """Class probabilities (n, classes) of ``arrays``: one array per model input, sharing n, or a dict of
+        them by input name (e.g. {"audio", "audio_length"} of a waveform model)."""
+        if isinstance(arrays, dict):
+            arrays = [arrays[self._key(d["name"], arrays)] for d in self.inputs]
+        elif len(arrays) > 1:
+            # Two inputs (audio, video) are told apart by rank, as the input names sort (audio < video).
+            arrays = sorted(arrays, key=lambda a: a.ndim)
         shapes = [(1, *a.shape[1:]) for a in arrays]
         if shapes != self._shapes:
             for d, shape in zip(self.inputs, shapes, strict=True):
@@ -132,6 +141,15 @@ class TFLiteRunner:
         return np.concatenate(outs)
 
 
-def run_tflite(path: str | Path, arrays: list[np.ndarray]) -> np.ndarray:
+    @staticmethod
+    def _key(tensor_name: str, arrays: dict) -> str:
+        """The input a TFLite tensor name stands for ("serving_default_audio_length:0" → "audio_length")."""
+        bare = tensor_name.split(":")[0].removeprefix("serving_default_")
+        if bare not in arrays:
+            raise ValueError(f"the TFLite model's input {tensor_name!r} is none of {sorted(arrays)}")
+        return bare
+
+
+def run_tflite(path: str | Path, arrays) -> np.ndarray:
     """Run a .tflite model on a batch, one sample at a time."""
     return TFLiteRunner(path)(arrays)

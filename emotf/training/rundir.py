@@ -98,9 +98,10 @@ class RunDir:
         return self.metrics_file.is_file()
 
     # ---------------------------------------------------------------- writing
-    def claim(self, config: dict[str, Any], overwrite: bool, *, ignore: tuple[str, ...] = ("out",)) -> None:
+    def claim(self, config: dict[str, Any], overwrite: bool, *, ignore: tuple[str, ...] = ("out",),
+              defaults: dict[str, Any] | None = None) -> None:
         """Make the folder ready for a run of ``config`` (see `claim_folder`)."""
-        claim_folder(self.path, config, overwrite, ignore=ignore)
+        claim_folder(self.path, config, overwrite, ignore=ignore, defaults=defaults)
 
     def write_config(self, resolved: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -217,11 +218,13 @@ def open_run(path: str | Path) -> RunDir:
     return run
 
 
-def claim_folder(out: Path, config: dict[str, Any], overwrite: bool, *, ignore: tuple[str, ...] = ("out",)) -> None:
+def claim_folder(out: Path, config: dict[str, Any], overwrite: bool, *, ignore: tuple[str, ...] = ("out",),
+                 defaults: dict[str, Any] | None = None) -> None:
     """Make ``out`` ready for a run (or search) of ``config``.
 
     The same configuration there resumes; another one is refused unless
-    ``overwrite``, which deletes the folder first.
+    ``overwrite``, which deletes the folder first. A field the folder's config.json
+    does not have (added to the configuration since) counts as its ``defaults`` value.
 
     Raises:
         ValueError: ``out`` holds another configuration and ``overwrite`` is off.
@@ -229,7 +232,7 @@ def claim_folder(out: Path, config: dict[str, Any], overwrite: bool, *, ignore: 
     out = Path(out)
     old = out / CONFIG
     if old.is_file():
-        prev = json.loads(old.read_text()).get("config", {})
+        prev = {**(defaults or {}), **json.loads(old.read_text()).get("config", {})}
         diff = sorted(k for k in set(prev) | set(config) if k not in ignore and prev.get(k) != config.get(k))
         if diff and not overwrite:
             raise ValueError(f"{out} holds a run of another configuration (differs in {diff}); "

@@ -28,7 +28,7 @@ class Runtime:
 
 
 def configure(*, mixed_precision: str = "auto", strategy: str = "default", jit_compile: str = "auto",
-              logical_cpus: int = 0, search: bool = False) -> Runtime:
+              logical_cpus: int = 0, search: bool = False, arch: str = "") -> Runtime:
     """Set up devices, strategy and policy; the returned `Runtime` says what was chosen.
 
     Args:
@@ -40,6 +40,7 @@ def configure(*, mixed_precision: str = "auto", strategy: str = "default", jit_c
         logical_cpus: split the first CPU into this many logical devices
             (to run ``mirrored`` on a CPU-only machine).
         search: the run is a KerasTuner search (``jit_compile="auto"`` means off there).
+        arch: the architecture trained (its ``xla`` in `emotf.catalog.ARCHS` decides "auto").
     """
     import keras
     import tensorflow as tf
@@ -71,23 +72,27 @@ def configure(*, mixed_precision: str = "auto", strategy: str = "default", jit_c
     else:
         strat = tf.distribute.get_strategy()
         devices = [d.name for d in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]]
-    jit = resolve_jit(jit_compile, strategy=strategy, backend=keras.backend.backend(), search=search)
+    jit = resolve_jit(jit_compile, strategy=strategy, backend=keras.backend.backend(), search=search, arch=arch)
     return Runtime(strat, policy, jit, devices, int(strat.num_replicas_in_sync))
 
 
 def resolve_jit(jit_compile: str, *, strategy: str = "default", backend: str = "tensorflow",
-                search: bool = False) -> bool:
+                search: bool = False, arch: str = "") -> bool:
     """Whether models are compiled with XLA: "on", "off", or "auto".
 
-    "auto" is on for training on one device with the TensorFlow backend (faster on this CPU,
-    docs/benchmarks.md) and off under a distribution strategy and in searches: XLA's compiled
-    code outlives ``clear_session``, about 40 MB per trial (docs/tuning.md).
+    "auto" is on for training on one device with the TensorFlow backend, for the architectures
+    XLA makes faster on this CPU (``xla`` in `emotf.catalog.ARCHS`; docs/benchmarks.md), and off
+    under a distribution strategy and in searches: XLA's compiled code outlives ``clear_session``,
+    about 40 MB per trial (docs/tuning.md).
     """
+    from emotf.catalog import ARCHS
+
     if jit_compile not in ("auto", "on", "off"):
         raise ValueError(f"jit_compile must be auto, on or off. Received: {jit_compile!r}")
     if jit_compile != "auto":
         return jit_compile == "on"
-    return strategy == "default" and backend == "tensorflow" and not search
+    faster = ARCHS[arch].xla if arch in ARCHS else True
+    return strategy == "default" and backend == "tensorflow" and not search and faster
 
 
 def versions() -> dict[str, str]:

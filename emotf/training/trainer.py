@@ -73,7 +73,7 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
 
     info = load_records(cfg.records)
     run_dir = RunDir(cfg.out or default_out(cfg, info.corpus, info.variant))
-    run_dir.claim(cfg.to_dict(), overwrite)
+    run_dir.claim(cfg.to_dict(), overwrite, defaults=TrainConfig().to_dict())
     if run_dir.is_finished:
         log.info("%s is a finished run; its metrics.json stands (--overwrite retrains)", run_dir.path)
         return run_dir.metrics()
@@ -82,10 +82,9 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
 
     from emotf import models
     from emotf.training import experiment, runtime
-    from emotf.training.objectives import compile_classifier
 
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
-                           logical_cpus=cfg.logical_cpus)
+                           logical_cpus=cfg.logical_cpus, arch=cfg.arch)
     keras.utils.set_random_seed(cfg.seed)
     ex = experiment.prepare(cfg, info)
     num_classes = len(ex.class_names)
@@ -93,29 +92,36 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
                           **ex.describe(), "runtime": rt.describe(), "versions": runtime.versions()})
     with rt.strategy.scope():
         model, encoders = models.build(cfg.arch, ex.shapes, num_classes, audio_arch=cfg.audio_arch,
-                                       colormap=cfg.colormap, **cfg.model)
+                                       colormap=cfg.colormap, augment=cfg.augment, **cfg.model)
+        steps = ex.steps_per_epoch(cfg.max_steps_per_epoch)
         if not run_dir.is_trained:
             if encoders is not None and cfg.pretrain_epochs:
                 _pretrain(cfg, ex, encoders, run_dir.pretrain, rt, verbose)
-            compile_classifier(model, num_classes=num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                               jit_compile=rt.jit_compile)
+            _compile(model, cfg, num_classes, rt, steps)
             history = fit_phase(model, ex.train_dataset(), ex.eval_dataset("val"), phase=run_dir,
-                                epochs=cfg.num_epochs, steps_per_epoch=ex.steps_per_epoch(cfg.max_steps_per_epoch),
-                                monitor="val_ua", mode="max", batch_size=cfg.batch_size, patience=cfg.patience,
-                                tensorboard=True, verbose=verbose)
+                                epochs=cfg.num_epochs, steps_per_epoch=steps, monitor="val_ua", mode="max",
+                                batch_size=cfg.batch_size, patience=cfg.patience, tensorboard=True, verbose=verbose)
             if cfg.select == "best" and run_dir.best_weights.is_file():
                 model.load_weights(str(run_dir.best_weights))
             model.save(str(run_dir.model_file))
             run_dir.mark_done({"epochs_run": len(history), "select": cfg.select})
         else:
             model = keras.saving.load_model(str(run_dir.model_file), compile=False)
-            compile_classifier(model, num_classes=num_classes, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                               jit_compile=rt.jit_compile)
+            _compile(model, cfg, num_classes, rt, steps)
     history = run_dir.history()
     run_dir.write_history(history)
     result = _evaluate_and_report(model, cfg, ex, history, run_dir)
     run_dir.clear_backup()
     return result
+
+
+def _compile(model, cfg: TrainConfig, num_classes: int, rt, steps_per_epoch: int) -> None:
+    from emotf.training.objectives import compile_classifier, learning_rate
+
+    lr = learning_rate(cfg.lr, cfg.lr_schedule, epochs=cfg.num_epochs, warmup_epochs=cfg.warmup_epochs,
+                       steps_per_epoch=steps_per_epoch)
+    compile_classifier(model, num_classes=num_classes, lr=lr, weight_decay=cfg.weight_decay,
+                       jit_compile=rt.jit_compile, soft_labels="mixup" in cfg.augment)
 
 
 def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -> None:

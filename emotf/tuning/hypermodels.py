@@ -33,6 +33,7 @@ from emotf.models.audio import PAPER_FILTERS
 from emotf.training.objectives import compile_classifier
 
 VIDEO_FILTERS = (16, 32, 64, 128)
+WAVE_CHANNELS = (16, 32, 64, 128)
 OBJECTIVE = keras_tuner.Objective("val_ua", direction="max")
 # The TrainConfig fields a search chooses (so python -m emotf.tune does not take them as flags).
 SEARCHED = ("lr", "weight_decay", "margin")
@@ -78,6 +79,8 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         num_classes: classes of the output.
         jit_compile: XLA for the compiled model.
         colormap: the colour map of the audio input (``--colormap``).
+        augment: the run's augmentations (``--augment``): waveform models apply SpecAugment themselves, and
+            mixup's soft labels need the loss that takes them.
     """
 
     archs: tuple[str, ...] = ()
@@ -85,7 +88,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
     audio_arch = "cnn_rnn"
 
     def __init__(self, arch: str, input_shape, num_classes: int, *, jit_compile: bool = True,
-                 colormap: str = "seismic", **kwargs):
+                 colormap: str = "seismic", augment: tuple[str, ...] = (), **kwargs):
         if arch not in self.archs:
             raise ValueError(f"{type(self).__name__} covers {list(self.archs)}. Received: arch={arch!r}")
         if num_classes < 2:
@@ -96,6 +99,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         self.num_classes = int(num_classes)
         self.jit_compile = jit_compile
         self.colormap = colormap
+        self.augment = tuple(augment)
 
     def resolve(self, hp) -> tuple[dict[str, Any], dict[str, Any]]:
         """hp → (TrainConfig fields, builder arguments)."""
@@ -104,11 +108,12 @@ class EmotionHyperModel(keras_tuner.HyperModel):
     def build(self, hp) -> keras.Model:
         keras.backend.clear_session()  # a trial's graph must not outlive it (keras-tuner #395, #873)
         train, kwargs = self.resolve(hp)
-        model, _ = models.build(self.arch, self.input_shape, self.num_classes,
-                                audio_arch=self.audio_arch, colormap=self.colormap, **kwargs)
+        model, _ = models.build(self.arch, self.input_shape, self.num_classes, audio_arch=self.audio_arch,
+                                colormap=self.colormap, augment=self.augment, **kwargs)
         self.last_params = model.count_params()
         return compile_classifier(model, num_classes=self.num_classes, lr=train["lr"],
-                                  weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
+                                  weight_decay=train["weight_decay"], jit_compile=self.jit_compile,
+                                  soft_labels="mixup" in self.augment)
 
 
 class AudioHyperModel(EmotionHyperModel):
@@ -127,6 +132,25 @@ class VideoHyperModel(EmotionHyperModel):
 
     def resolve(self, hp):
         return _optimizer_space(hp), _video_space(hp)
+
+
+class WaveformHyperModel(EmotionHyperModel):
+    """``logmel_cnn``: conv width, per-utterance normalisation, FC units, dropout, lr, weight decay.
+
+    Defaults are the recipe's (docs/training.md): lr 1e-3, weight decay 0.05, the builder's defaults.
+    """
+
+    archs = tuple(name for name, a in ARCHS.items() if a.modality == "waveform")
+
+    def resolve(self, hp):
+        train = {"lr": hp.Choice("lr", [3e-4, 1e-3, 3e-3], default=1e-3),
+                 "weight_decay": hp.Choice("weight_decay", [1e-3, 1e-2, 5e-2, 1e-1], default=5e-2)}
+        return train, {
+            "channels": _scaled(WAVE_CHANNELS, hp.Choice("width", [0.5, 1.0, 2.0], default=1.0)),
+            "norm": hp.Choice("norm", ["mean", "meanvar"], default="mean"),
+            "fc_units": hp.Choice("fc_units", [64, 128, 256], default=128),
+            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3),
+        }
 
 
 class AVHyperModel(EmotionHyperModel):
@@ -172,7 +196,7 @@ class AVHyperModel(EmotionHyperModel):
 
 # The search space of each architecture, by what it reads.
 _BY_MODALITY: Mapping[str, type[EmotionHyperModel]] = {"audio": AudioHyperModel, "video": VideoHyperModel,
-                                                        "av": AVHyperModel}
+                                                        "av": AVHyperModel, "waveform": WaveformHyperModel}
 FAMILIES: Mapping[str, type[EmotionHyperModel]] = {name: _BY_MODALITY[a.modality] for name, a in ARCHS.items()}
 
 

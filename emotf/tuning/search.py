@@ -45,9 +45,9 @@ class SearchConfig:
             raise ValueError("trials_per_process must be >= 0")
 
 
-# TrainConfig fields that are not flags of a search: the space chooses these, and a trial's epochs and
-# checkpoint are the tuner's.
-NOT_SEARCH_FLAGS = ("lr", "weight_decay", "margin", "epochs", "select")
+# TrainConfig fields that are not flags of a search: the space chooses these (a trial's learning rate is
+# constant), and a trial's epochs and checkpoint are the tuner's.
+NOT_SEARCH_FLAGS = ("lr", "weight_decay", "margin", "lr_schedule", "warmup_epochs", "epochs", "select")
 
 
 def default_out(cfg: TrainConfig, corpus: str, variant: str) -> str:
@@ -93,7 +93,7 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
                                   "versions": runtime.versions()})
     extra = {"audio_arch": cfg.audio_arch} if cfg.modality == "av" else {}
     hypermodel = hypermodels.get_hypermodel(cfg.arch, ex.shapes, len(ex.class_names), jit_compile=rt.jit_compile,
-                                            colormap=cfg.colormap, **extra)
+                                            colormap=cfg.colormap, augment=cfg.augment, **extra)
     tuner = tuners.make_tuner(scfg.tuner, hypermodel, out, max_trials=scfg.max_trials, max_epochs=scfg.max_epochs,
                               factor=scfg.factor, executions_per_trial=scfg.executions_per_trial, overwrite=False,
                               seed=cfg.seed, distribution_strategy=rt.strategy if cfg.strategy != "default" else None,
