@@ -55,7 +55,7 @@ class AudioConfig:
     # gain per corpus (measured with --measure-level, no labels used) aligns corpora for cross-corpus
     # tests; 0 keeps the paper's features.
     gain_db: float = 0.0
-    # Each utterance scaled so that its speech level (emotf.audio.active_level_dbfs) is this many dBFS;
+    # Each utterance scaled so that its speech level (emotf.features.audio.active_level_dbfs) is this many dBFS;
     # None keeps the recorded level. Removes loudness as a cue, which does not carry across corpora
     # recorded or normalised differently (EmoDB is peak-normalised, RAVDESS is not).
     level_dbfs: float | None = None

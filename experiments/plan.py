@@ -25,7 +25,7 @@ from emotf.training.rundir import RunDir
 from experiments import ledger
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
-SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds", "recipe", "loco", "ablation")
+SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds", "selection", "recipe", "loco", "ablation")
 SEEDS = (0, 1, 2)  # the seed study's seeds; 0 is emotf.fit's default
 # EmoDB's and RAVDESS's median speech levels differ by 19.5 dB (-17.1 against -36.6 dBFS, both measured with
 # python -m emotf.preprocess --measure-level); the gain brings EmoDB's images to RAVDESS's level.
@@ -135,6 +135,14 @@ def _grid() -> tuple[Cell, ...]:
         # differences between rows measured on one or two folds. Seed 0 is the grid's or variants' run.
         *(Cell("seeds", "cnn_rnn", "4", variant=v, folds=(0,), args=("--seed", str(s)), tag=f"seed{s}")
           for v in ("ds2", "ds3") for s in SEEDS[1:]),
+        # How the recipe was chosen: four candidates on folds 0-1, compared on validation UA only.
+        *(Cell("selection", "logmel_cnn", "4", variant="wave", folds=(0, 1), epochs=60, tag=t, args=(
+            "--batch-size", "32", "--lr", lr, "--weight-decay", "0.05", "--lr-schedule", "warmup_cosine",
+            "--warmup-epochs", "3", "--patience", "15", "--augment", augment, *extra)) for t, lr, augment, extra in (
+            ("candidate-all-augmentations", "1e-3", "all", ()),
+            ("candidate-no-mixup", "1e-3", "gain,tilt,noise,speed,specaugment", ()),
+            ("candidate-lr-3e-3", "3e-3", "all", ()),
+            ("candidate-mean-and-variance", "1e-3", "all", ("--hparams", "experiments/hparams/norm-meanvar.json")))),
         # emotf's recipe (the waveform model; its training settings are the arch's defaults), every fold, scored
         # on the other corpora too, with the robustness report of fold 0.
         Cell("recipe", "logmel_cnn", "4", variant="wave", epochs=0, robust=(0,),

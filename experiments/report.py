@@ -276,6 +276,7 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
         "av": _grid_table(by["av"], root, recorded=recorded.get("av", ())) + "\n\nCommands:\n\n" + _commands(by["av"]),
         "seeds": _seeds_table(plan, root) + "\n\nCommands (seed 0 is the grid's or variants' run of the fold):\n\n"
         + _commands(by["seeds"]),
+        "selection": _grid_table(by["selection"], root) + "\n\nCommands:\n\n" + _commands(by["selection"]),
         "recipe": _grid_table(by["recipe"], root) + "\n\nCommands:\n\n" + _commands(by["recipe"]),
         "loco": _loco_table(by["loco"], root) + "\n\nCommands:\n\n" + _commands(by["loco"]),
         "ablation": _ablation_table(plan, root) + "\n\nCommands (the whole recipe is the recipe table's row):\n\n"

@@ -214,3 +214,13 @@ def test_hparams_values_fill_config_fields_and_flags_win(tmp_path):
     cfg = cli.train_config(args, argv, hparams=args.hparams)
     assert cfg.lr == 3e-4 and cfg.weight_decay == 0.05
     assert cfg.model == {"dropout": 0.3, "rnn_units": 64}
+
+
+def test_robustness_report_of_a_paper_model_starts_from_the_records_answers(cnn_rnn_run):
+    from emotf.evaluation import robustness
+
+    rep = robustness.robustness(cnn_rnn_run)
+    assert rep["speakers"] == "test" and set(rep["conditions"]) == {"clean", *robustness.PERTURBATIONS}
+    # the clean audio through the prediction path gives the answers the model gave the records
+    assert rep["conditions"]["clean"]["ua"] == pytest.approx(_metrics(cnn_rnn_run)["test"]["utterance"]["ua"])
+    assert all(0 <= c["unchanged"] <= 1 for c in rep["conditions"].values())

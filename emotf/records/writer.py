@@ -140,7 +140,7 @@ def _read_corpus(cfg: PreprocessConfig) -> tuple[list[corpora.Utterance], list[c
 
 
 def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
-    """Speech level of a corpus's utterances (`emotf.audio.active_level_dbfs`), without writing records.
+    """Speech level of a corpus's utterances (`emotf.features.audio.active_level_dbfs`), without writing records.
 
     Args:
         limit: score at most this many utterances, a seeded random choice (0: all).
