@@ -11,6 +11,7 @@ from them, so the two commands cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any
 
@@ -76,6 +77,10 @@ class AudioConfig:
     min_duration_s: float = 0.1
     silence_dbfs: float = -70.0  # peak below this counts as silent audio
     convert: bool = True  # resample / downmix instead of rejecting other formats
+    # Audio recorded at a rate below 2 * fmax_hz (e.g. 8-kHz telephone speech) has nothing in the bands above its
+    # Nyquist frequency: "accept" resamples it with a warning and counts it in the manifest (band_limited);
+    # "reject" skips it as bad input.
+    band_limited: str = "accept"
 
     def __post_init__(self):
         _check(self.sample_rate_hz >= 2 * self.fmax_hz,
@@ -92,6 +97,8 @@ class AudioConfig:
         _check(self.vad_aggressiveness in (0, 1, 2, 3),
                f"vad_aggressiveness must be 0, 1, 2 or 3. Received: {self.vad_aggressiveness}")
         _check(self.max_pause_ms >= 0 and self.max_wave_s >= 0, "max_pause_ms and max_wave_s must be >= 0")
+        _check(self.band_limited in ("accept", "reject"),
+               f"band_limited must be 'accept' or 'reject'. Received: {self.band_limited}")
 
     @property
     def win_length(self) -> int:
@@ -149,11 +156,16 @@ class PreprocessConfig:
     video: str = "auto"  # "auto" (where the corpus has video), "on" or "off"
     shard_size: int = 256  # utterances per shard at most
     strict: bool = False
+    # more than this share of the inputs skipped (unreadable, unlisted) fails the run (the records are kept)
+    max_skipped: float = 0.25
+    # a CSV corpus's own label names -> canonical ones (e.g. {"mad": "angry"}); other unknown labels are an error
+    label_map: tuple[tuple[str, str], ...] = ()
     seed: int = 0
     audio: AudioConfig = AudioConfig()
     video_config: VideoConfig = VideoConfig()
 
     def __post_init__(self):
+        _check(0.0 <= self.max_skipped <= 1.0, f"max_skipped must be a share in [0, 1]. Received: {self.max_skipped}")
         _check(self.variant in VARIANTS, f"variant must be one of {sorted(VARIANTS)}. Received: {self.variant}")
         _check(self.classes in CLASS_CHOICES, f"classes must be one of {CLASS_CHOICES}. Received: {self.classes}")
         _check(self.video in ("auto", "on", "off"), f"video must be auto, on or off. Received: {self.video}")
@@ -180,6 +192,7 @@ class PreprocessConfig:
         d = dict(d)
         audio = AudioConfig(**d.pop("audio", {}))
         video = VideoConfig(**d.pop("video_config", {}))
+        d["label_map"] = tuple(tuple(pair) for pair in d.get("label_map", ()))
         return cls(audio=audio, video_config=video, **d)
 
     def output_fingerprint(self) -> dict[str, Any]:
@@ -187,7 +200,8 @@ class PreprocessConfig:
         d = self.to_dict()
         d.pop("data")
         d.pop("strict")
-        return d
+        d.pop("max_skipped")
+        return json.loads(json.dumps(d))  # as it reads back from config.json (lists, not tuples)
 
 
 # --------------------------------------------------------------------------- training

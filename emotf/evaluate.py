@@ -34,12 +34,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score the utterances from their audio under gain, tilt and noise perturbations")
     args = p.parse_args(argv)
     cli.setup_logging()
+    from emotf.data.pipeline import named_damage
     from emotf.evaluation import rescore, robustness, scoring
     from emotf.features.audio import BadInputError
 
     try:
-        rep = rescore.evaluate(args.run, args.records, speakers=args.speakers, restrict=not args.no_restrict,
-                               batch_size=args.batch_size)
+        with named_damage(args.records):
+            rep = rescore.evaluate(args.run, args.records, speakers=args.speakers, restrict=not args.no_restrict,
+                                   batch_size=args.batch_size)
         robust = robustness.robustness(args.run, args.records, speakers=args.speakers) if args.robustness else None
     except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)

@@ -40,13 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging()
     try:
+        from emotf.data.pipeline import named_damage
         from emotf.records.writer import ensure_default_records
         from emotf.training import trainer
 
         if not args.records:
             args.records = str(ensure_default_records())
         cfg = cli.train_config(args, argv, hparams=args.hparams)
-        result = trainer.run(cfg, overwrite=args.overwrite, verbose=0 if args.quiet else 2)
+        with named_damage(cfg.records):
+            result = trainer.run(cfg, overwrite=args.overwrite, verbose=0 if args.quiet else 2)
     except cli.USER_ERRORS as e:
         return cli.fail(e)
     print(json.dumps({"test": {k: result["test"][k] for k in ("wa", "ua", "macro_f1", "n")},

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iemocap-side-rule", default="mocap-left",
                    choices=["mocap-left", "mocap-right", "left", "right"])
     p.add_argument("--no-convert", action="store_true", help="reject audio not already 16 kHz mono")
+    p.add_argument("--band-limited", default="accept", choices=["accept", "reject"],
+                   help="audio below 15.6 kHz (e.g. 8-kHz telephone speech) cannot fill the 0.4-7.8 kHz band: "
+                        "accept it with a warning, counted in the manifest's band_limited (default), or reject it")
     p.add_argument("--gain-db", type=float, default=0.0,
                    help="level shift of every spectrogram, e.g. to match another corpus's recording level "
                         "(see --measure-level); records go to OUT/<corpus>/<variant>-gain<G>")
@@ -60,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: all cores)")
     p.add_argument("--strict", action="store_true", help="stop on the first bad item")
+    p.add_argument("--max-skipped", type=float, default=PreprocessConfig.max_skipped, metavar="SHARE",
+                   help="fail (exit 2, keeping what was written) when more than this share of the inputs is skipped "
+                        "(default %(default)s); a run that writes nothing always fails")
+    p.add_argument("--label-map", default="", metavar="MAP",
+                   help="CSV corpus: your label names -> emotf's, inline (mad=angry,glad=happy) or a file (a JSON "
+                        "object, or one 'yours,emotf' or 'yours=emotf' per line); other unknown labels are an error")
     p.add_argument("--overwrite", action="store_true", help="replace records of another configuration")
     p.add_argument("--synth-dir", default="", help="where the embedded corpus is generated (default OUT/.synthetic)")
     p.add_argument("--no-progress", action="store_true")
@@ -74,6 +83,27 @@ def _size(text: str, n: int, flag: str) -> tuple[int, ...]:
     if len(dims) != n or min(dims) < 1:
         raise ValueError(f"{flag} takes {n} positive integers joined by 'x'. Received: {text!r}")
     return dims
+
+
+def _label_map(text: str) -> tuple[tuple[str, str], ...]:
+    """--label-map: inline ``a=b,c=d``, or a file: a JSON object, or a line ``a,b`` / ``a=b`` per pair."""
+    if not text:
+        return ()
+    path = Path(text)
+    if path.is_file():
+        body = path.read_text()
+        if body.lstrip().startswith("{"):
+            return tuple((str(k), str(v)) for k, v in json.loads(body).items())
+        items = [line.strip() for line in body.splitlines() if line.strip() and not line.startswith("#")]
+    else:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+    pairs = []
+    for item in items:
+        theirs, sep, ours = item.replace(",", "=", 1).partition("=")
+        if not sep or not theirs.strip() or not ours.strip():
+            raise ValueError(f"--label-map: {item!r} is not 'yours=emotf' (inline: mad=angry,glad=happy; or a file)")
+        pairs.append((theirs.strip(), ours.strip()))
+    return tuple(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = PreprocessConfig(
             corpus=corpus, data=str(data), variant=args.variant, classes=args.classes,
             merge_exc=not args.no_merge_exc, video=args.video, shard_size=args.shard_size, strict=args.strict,
-            audio=AudioConfig(convert=not args.no_convert, height=spec[0], width=spec[1], gain_db=args.gain_db,
+            max_skipped=args.max_skipped, label_map=_label_map(args.label_map),
+            audio=AudioConfig(convert=not args.no_convert, band_limited=args.band_limited, height=spec[0],
+                              width=spec[1], gain_db=args.gain_db,
                               level_dbfs=args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
                               max_wave_s=args.max_wave_s),
             video_config=VideoConfig(detector=args.face_detector, encoding=args.frame_encoding,

@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             args.records = str(ensure_default_records())
         cfg = cli.train_config(args, argv)
         scfg = cli.config_from_args(args, SearchConfig)
-        res = search.run(cfg, scfg, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+        from emotf.data.pipeline import named_damage
+
+        with named_damage(cfg.records):
+            res = search.run(cfg, scfg, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
     except cli.USER_ERRORS as e:
         return cli.fail(e)
     if res.get("recycle"):

@@ -177,20 +177,27 @@ def _loco_table(cells: Sequence[Cell], root: Path) -> str:
 
 def _ablation_table(plan: Sequence[Cell], root: Path) -> str:
     """The recipe with each lever removed in turn, on the folds every row has, beside the whole recipe."""
+    from experiments.plan import ABLATION_FROM_SELECTION
+
+    levers = [(c, f"without {c.tag.removeprefix('no-')}") for c in plan if c.section == "ablation"]
+    levers += [(c, f"without {lever.removeprefix('no-')} (the selection's {c.tag})")
+               for lever, tag in ABLATION_FROM_SELECTION.items() for c in plan
+               if c.section == "selection" and c.tag == tag]
+    if not levers:
+        return ""
+    first = levers[0][0]
+    # the whole recipe: the recipe table's row of the same model and classes (a lever may change the records)
+    full = next(c for c in plan if c.section == "recipe" and (c.arch, c.classes) == (first.arch, first.classes)
+                and not c.tag)
     rows = []
-    for lever in (c for c in plan if c.section == "ablation"):
-        # the whole recipe: the recipe table's row of the same model and classes (a lever may change the records)
-        full = next(c for c in plan if c.section == "recipe" and (c.arch, c.classes) == (lever.arch, lever.classes)
-                    and not c.tag)
-        rows_of = [(full, "the whole recipe")] if not rows else []
-        for cell, name in rows_of + [(lever, f"without {lever.tag.removeprefix('no-')}")]:
-            res = [r for r in ledger.cell_results(cell, root) if r.fold in lever.folds]
-            cross = [r.evals[s] for r in res for s in r.evals if s.startswith("emodb-")]
-            rows.append({"recipe": name, "folds": ",".join(str(r.fold) for r in res) or "none yet",
-                         "test UA": mean_std([r.metrics["test"]["ua"] for r in res]),
-                         "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
-                         "EmoDB UA": mean_std([e["ua"] for e in cross]),
-                         "EmoDB most predicted": _predicted_most(cross)})
+    for cell, name in [(full, "the whole recipe"), *levers]:
+        res = [r for r in ledger.cell_results(cell, root) if r.fold in first.folds]
+        cross = [r.evals[s] for r in res for s in r.evals if s.startswith("emodb-")]
+        rows.append({"recipe": name, "folds": ",".join(str(r.fold) for r in res) or "none yet",
+                     "test UA": mean_std([r.metrics["test"]["ua"] for r in res]),
+                     "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
+                     "EmoDB UA": mean_std([e["ua"] for e in cross]),
+                     "EmoDB most predicted": _predicted_most(cross)})
     return markdown_table(rows)
 
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import shared, tone, write_wav
@@ -155,7 +157,6 @@ def _truncated_flac(tmp_path):
     (_truncated_wav, "t.wav: truncated file"),
     (_truncated_flac, "t.flac: truncated or corrupt file"),
     (lambda d: write_wav(d / "silent.wav", np.zeros(16000, np.float32)), "silent.wav: silent audio"),
-    (lambda d: write_wav(d / "lo.wav", tone(440, 1.0, 8000), sr=8000), "lo.wav: sample rate 8000 Hz cannot"),
     (lambda d: write_wav(d / "quad.wav", np.zeros((16000, 4), np.float32) + 0.1), "quad.wav: 4 channels"),
     (lambda d: write_wav(d / "short.wav", tone(440, 0.02)), "short.wav: too short"),
 ])
@@ -253,3 +254,18 @@ def test_band_norm_images_do_not_see_the_level_or_a_channel_filter():
 def test_pcm16_clips_at_full_scale():
     np.testing.assert_array_equal(audio.to_pcm16(np.array([-2.0, -1.0, 0.0, 0.5, 1.5])),
                                   [-32767, -32767, 0, 16384, 32767])
+
+
+def test_8khz_audio_is_accepted_with_its_band_limit_or_rejected_on_request(tmp_path):
+    rng = np.random.default_rng(0)
+    x = tone(440, 2.0, 8000) * 0.6 + 0.05 * rng.standard_normal(16000).astype(np.float32)
+    path = write_wav(tmp_path / "phone.wav", x, sr=8000)
+    loaded = audio.load_audio(path, CFG)
+    assert loaded.band_limit_hz == 4000.0 and "resampled 8000->16000" in loaded.converted
+    img = audio.utterance_images(loaded.samples, CFG, mode="whole", clean=False, key="x")[0][0]
+    rows = np.median(img, axis=1)  # rows run from 7.8 kHz (top) down to 0.4 kHz
+    top = int(0.4 * len(rows))  # above ~4.8 kHz
+    assert np.all(rows[:top] == img.min()) and rows[-top:].min() > img.min() + 40
+    assert audio.load_audio(write_wav(tmp_path / "wide.wav", tone(440, 1.0)), CFG).band_limit_hz == 0.0
+    with pytest.raises(audio.BadInputError, match="phone.wav: sample rate 8000 Hz cannot carry"):
+        audio.load_audio(path, dataclasses.replace(CFG, band_limited="reject"))

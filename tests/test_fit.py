@@ -224,3 +224,25 @@ def test_robustness_report_of_a_paper_model_starts_from_the_records_answers(cnn_
     # the clean audio through the prediction path gives the answers the model gave the records
     assert rep["conditions"]["clean"]["ua"] == pytest.approx(_metrics(cnn_rnn_run)["test"]["utterance"]["ua"])
     assert all(0 <= c["unchanged"] <= 1 for c in rep["conditions"].values())
+
+
+def test_a_record_damaged_mid_file_stops_fit_and_evaluate_in_one_line_naming_the_shard(
+        cnn_rnn_run, tiny_records, tmp_path, caplog):
+    import shutil
+
+    root = tmp_path / "ravdess" / "ds1"
+    shutil.copytree(tiny_records, root)
+    victim = sorted(root.glob("*.tfrecord"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2 + 37] ^= 0xFF  # the framing stays whole: only TensorFlow's CRC, mid-epoch, sees it
+    victim.write_bytes(bytes(data))
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"filters": [4, 4, 4], "fc_units": 8}))
+    caplog.set_level("ERROR", logger="emotf")
+    assert _fit("--arch", "cnn", "--records", str(root), "--out", str(tmp_path / "run"), "--epochs", "1",
+                "--hparams", str(hp)) == 2
+    assert evaluate.main([str(cnn_rnn_run), "--records", str(root), "--speakers", "all"]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    for msg in errors:
+        assert str(victim) in msg and "SHA-256" in msg and "python -m emotf.preprocess" in msg and "\n" not in msg

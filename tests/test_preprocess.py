@@ -80,13 +80,21 @@ def _bad_corpus(tmp_path):
 
 def test_bad_input_is_skipped_listed_and_fatal_in_strict_mode(tmp_path):
     csv = _bad_corpus(tmp_path)
-    m = writer.run(_cfg(csv, corpus="csv"), tmp_path / "out", workers=1, progress=False)
-    assert m["utterances"] == 1 and m["records"] == 1
+    m = writer.run(_cfg(csv, corpus="csv", max_skipped=1.0), tmp_path / "out", workers=1, progress=False)
+    assert m["utterances"] == 2 and m["records"] == 2
+    assert list(m["band_limited"].values()) == [4000.0]  # lo.wav: 8 kHz, processed and flagged
     reasons = sorted(s["reason"] for s in m["skipped"])
-    assert len(reasons) == 5
-    for needle in ("silent.wav: silent audio", "lo.wav: sample rate 8000 Hz", "junk.wav: cannot decode",
+    assert len(reasons) == 4
+    for needle in ("silent.wav: silent audio", "junk.wav: cannot decode",
                    "missing.wav: audio file not found", "empty path, label or speaker"):
         assert any(needle in r for r in reasons), needle
+    with pytest.raises(writer.PreprocessError, match=r"67% of the inputs skipped, more than the 25% allowed.*"
+                                                     r"4 of 6 input\(s\) skipped: 1 x empty path"):
+        writer.run(_cfg(csv, corpus="csv"), tmp_path / "out", workers=1, progress=False)
+    assert (tmp_path / "out" / "manifest.json").is_file()  # what was written is kept
+    m = writer.run(_cfg(csv, corpus="csv", max_skipped=1.0, audio=AudioConfig(band_limited="reject")),
+                   tmp_path / "reject", workers=1, progress=False)
+    assert m["utterances"] == 1 and any("lo.wav: sample rate 8000 Hz" in s["reason"] for s in m["skipped"])
     with pytest.raises(writer.PreprocessError, match="bad item"):
         writer.run(_cfg(csv, corpus="csv", strict=True), tmp_path / "strict", workers=1, progress=False)
     clean = tmp_path / "clean.csv"
@@ -189,8 +197,12 @@ def test_real_ravdess_handful(tmp_path):
 
 @pytest.mark.realdata
 def test_real_cremad_sample_yields_audio_and_face_frames(tmp_path):
-    m = writer.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds1"),
-                       tmp_path / "c", workers=2, progress=False)
+    # half of the sample has no video: over the default share of skipped inputs, so allowed here
+    with pytest.raises(writer.PreprocessError, match="6 of 12 input.*6 x no video file"):
+        writer.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds1"),
+                   tmp_path / "c", workers=2, progress=False)
+    m = writer.run(PreprocessConfig(corpus="cremad", data=str(shared("cremad_sample")), variant="ds1",
+                                    max_skipped=0.5), tmp_path / "c", workers=2, progress=False)
     assert m["utterances"] == 6 and m["with_video"]  # the six flv clips; mp3-only clips have no video
     assert len(m["skipped"]) == 6 and all("no video file" in s["reason"] for s in m["skipped"])
     assert m["face_fallbacks"] == 0 and m["converted_audio"] == {"resampled 44100->16000": 6}
@@ -264,3 +276,69 @@ def test_waveform_variant_and_the_options_that_name_other_folders(synth_iemocap,
     assert sorted(p.name for p in (tmp_path / "iemocap").iterdir()) == ["ds1-trim-norm", "wave", "wave-notrim"]
     cfg = json.loads((tmp_path / "iemocap" / "ds1-trim-norm" / "manifest.json").read_text())["config"]["audio"]
     assert cfg["trim_silence"] and cfg["band_norm"]
+
+
+def test_a_damaged_shard_is_rewritten_alone_by_the_same_command(synth_iemocap, tmp_path):
+    from emotf.records import folder
+
+    root, _ = synth_iemocap
+    out = tmp_path / "r"
+    cfg = _cfg(root, video="off", shard_size=1)
+    writer.run(cfg, out, workers=1, progress=False)
+    first = _keys(out)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tfrecord")}
+    truncated, altered = sorted(stamps)[1], sorted(stamps)[3]
+    with open(out / truncated, "r+b") as f:
+        f.truncate(1000)
+    data = bytearray((out / altered).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (out / altered).write_bytes(bytes(data))
+    assert len(folder.verify(out)) == 2
+    m = writer.run(cfg, out, workers=1, progress=False)
+    assert m["shards_resumed"] == len(stamps) - 2 and folder.verify(out) == []
+    assert _keys(out) == first
+    assert all((out / n).stat().st_mtime_ns == t for n, t in stamps.items() if n not in (truncated, altered))
+
+
+def test_a_run_that_writes_nothing_fails_and_names_the_corpus_the_files_fit(tmp_path):
+    d = tmp_path / "emodb" / "wav"
+    for name, emo in (("03a01Fa", "F"), ("03a01Wa", "W"), ("08a02Ta", "T")):
+        write_wav(d / f"{name}.wav", tone(300 + 100 * len(emo), 1.5))
+    rc = preprocess.main(["--corpus", "ravdess", "--data", str(tmp_path / "emodb"), "--out", str(tmp_path / "o"),
+                          "--workers", "1", "--no-progress"])
+    assert rc == 2
+    with pytest.raises(writer.PreprocessError) as e:
+        writer.run(_cfg(tmp_path / "emodb", corpus="ravdess"), tmp_path / "o2", workers=1, progress=False)
+    msg = str(e.value)
+    assert "no records written; 3 of 3 input(s) skipped: 3 x name does not follow the RAVDESS" in msg
+    assert "these look like emodb: --corpus emodb lists 3 utterances" in msg
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("path,label,speaker\n")
+    with pytest.raises(writer.PreprocessError, match="no records written; the corpus lists no utterance"):
+        writer.run(_cfg(header_only, corpus="csv"), tmp_path / "o3", workers=1, progress=False)
+
+
+def test_csv_labels_must_be_emotf_names_or_mapped(tmp_path):
+    d = tmp_path / "c"
+    write_wav(d / "a.wav", tone(300, 1.5))
+    rows = ["path,label,speaker", "a.wav,Mad,s1", "a.wav,happy,s1", "a.wav,jealous,s2", "a.wav,fear,s2",
+            "a.wav,jealous,s3"]
+    (d / "m.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as e:
+        writer.run(_cfg(d / "m.csv", corpus="csv", classes="4"), tmp_path / "o", workers=1, progress=False)
+    msg = str(e.value)
+    assert "'Mad' (row 2" in msg and "'fear' (row 5; did you mean fearful?)" in msg
+    assert "'jealous' (rows 4, 6)" in msg and "--label-map" in msg
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "map.txt").write_text("# theirs,ours\nmad,angry\njealous,other\nfear,fearful\n")
+    for label_map in (str(tmp_path / "map.txt"), "mad=angry,jealous=other,fear=fearful"):
+        pairs = preprocess._label_map(label_map)
+        m = writer.run(_cfg(d / "m.csv", corpus="csv", label_map=pairs, max_skipped=0.0), tmp_path / label_map[-3:],
+                       workers=1, progress=False)
+        assert m["class_names"] == ["angry", "fearful", "happy", "other"] and m["records"] == 5
+        assert m["per_label"] == {"angry": 1, "fearful": 1, "happy": 1, "other": 2}
+    with pytest.raises(ValueError, match="'envy' are not emotf labels|\\['envy'\\] are not emotf labels"):
+        writer.run(_cfg(d / "m.csv", corpus="csv", label_map=(("jealous", "envy"),)), tmp_path / "x", workers=1,
+                   progress=False)
+    assert preprocess.main(["--corpus", "csv", "--data", str(d / "m.csv"), "--out", str(tmp_path / "cli"),
+                            "--workers", "1", "--no-progress"]) == 2

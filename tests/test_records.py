@@ -1,4 +1,7 @@
+import json
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from emotf.config import VideoConfig
@@ -100,3 +103,45 @@ def test_waveform_records_round_trip_and_spectrogram_records_stay_as_they_were(t
     image = records.serialize_example(_example(rng)[0])
     parsed = tf.train.Example.FromString(image).features.feature
     assert not any(k.startswith("wave/") for k in parsed)
+
+
+def _copy(tiny_records, tmp_path):
+    import shutil
+
+    dst = tmp_path / "ravdess" / "ds1"
+    shutil.copytree(tiny_records, dst)
+    return dst, sorted(dst.glob("*.tfrecord"))
+
+
+def test_a_truncated_shard_is_named_with_its_repair_before_tensorflow_reads_it(tiny_records, tmp_path):
+    root, shards = _copy(tiny_records, tmp_path)
+    assert folder.verify(root) == [] and folder.load_records(root, verify=True).shards
+    assert folder.count_records(shards[0]) == json.loads((root / "manifest.json").read_text())["shards"][0]["records"]
+    size = shards[1].stat().st_size
+    with open(shards[1], "r+b") as f:
+        f.truncate(size - 100)
+    with pytest.raises(folder.RecordsError) as e:
+        folder.load_records(root)
+    msg = str(e.value)
+    assert str(shards[1]) in msg and "truncated" in msg and "python -m emotf.preprocess" in msg
+    assert "--corpus ravdess" in msg and "--variant ds1" in msg and "\n" not in msg
+    assert [p for _, p in folder.verify(root, digest=False)] == [msg.split("; ")[0]]
+    shards[2].unlink()
+    assert [p.split(": ")[1] for _, p in folder.verify(root)] == ["truncated or damaged", "missing"]
+
+
+def test_an_altered_record_passes_the_cheap_check_and_fails_the_digest(tiny_records, tmp_path):
+    from emotf import verify
+
+    root, shards = _copy(tiny_records, tmp_path)
+    data = bytearray(shards[0].read_bytes())
+    data[len(data) // 2 + 37] ^= 0xFF  # inside a record's bytes: the framing and the count stay right
+    shards[0].write_bytes(bytes(data))
+    folder.load_records(root)
+    assert folder.verify(root, digest=False) == []
+    assert verify.main([str(root), "--fast"]) == 0
+    problems = folder.verify(root)
+    assert len(problems) == 1 and "SHA-256" in problems[0][1] and str(shards[0]) in problems[0][1]
+    with pytest.raises(folder.RecordsError, match="SHA-256"):
+        folder.load_records(root, verify=True)
+    assert verify.main([str(root)]) == 2

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from emotf.catalog import CLASS_SETS
 from emotf.corpora import cremad, emodb, emovo, iemocap, javanese, ravdess, tess
-from emotf.corpora.base import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, Problem, Utterance
+from emotf.corpora.base import AUDIO_EXTENSIONS, CANONICAL_LABELS, VIDEO_EXTENSIONS, Problem, Utterance
 from emotf.corpora.cremad import read_cremad
 from emotf.corpora.csv_manifest import read_csv_manifest
 from emotf.corpora.emodb import read_emodb
@@ -68,12 +68,12 @@ def read_corpus(corpus: str, root: str | os.PathLike, **kwargs) -> tuple[list[Ut
     if not Path(root).exists():
         raise FileNotFoundError(f"{root}: corpus folder not found")
     reader = READERS[corpus]
-    if corpus == "iemocap":
+    if corpus in ("iemocap", "csv"):
         return reader(root, **kwargs)
     return reader(root)
 
 
-__all__ = ["AUDIO_EXTENSIONS", "CORPUS_LABELS", "READERS", "VIDEO_EXTENSIONS", "Problem", "Utterance", "class_names",
-           "iemocap_speaker_side", "map_label", "parse_iemocap_labels", "read_corpus", "read_cremad",
-           "read_csv_manifest", "read_emodb", "read_emovo", "read_iemocap", "read_javanese", "read_ravdess",
-           "read_tess"]
+__all__ = ["AUDIO_EXTENSIONS", "CANONICAL_LABELS", "CORPUS_LABELS", "READERS", "VIDEO_EXTENSIONS", "Problem",
+           "Utterance", "class_names", "iemocap_speaker_side", "map_label", "parse_iemocap_labels", "read_corpus",
+           "read_cremad", "read_csv_manifest", "read_emodb", "read_emovo", "read_iemocap", "read_javanese",
+           "read_ravdess", "read_tess"]

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
+# Every corpus's labels are given these names, so that a model of one corpus scores another.
+CANONICAL_LABELS = ("neutral", "calm", "happy", "excited", "sad", "angry", "frustrated", "fearful", "disgust",
+                    "surprised", "boredom", "other")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".flv", ".mov", ".mkv")
 
 

@@ -27,20 +27,35 @@ stream, so a run is reproducible from its seed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from emotf.catalog import AUGMENTATIONS, IMAGE_AUGMENTATIONS, MODALITIES
-from emotf.records import keys, schema
+from emotf.records import folder, keys, schema
 from emotf.records.folder import RecordsInfo
 
 log = logging.getLogger("emotf")
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+@contextlib.contextmanager
+def named_damage(records: str | Callable[[], str]) -> Iterator[None]:
+    """Records found damaged while being read (TensorFlow's DataLossError, e.g. mid-epoch) end in one
+    `emotf.records.folder.RecordsError` naming the shard, what is wrong and how to repair it.
+
+    Args:
+        records: the records folder(s) read inside the block, or a function giving them.
+    """
+    try:
+        yield
+    except tf.errors.DataLossError as e:
+        raise folder.damage_error(records() if callable(records) else records, e.message) from None
 
 
 # --------------------------------------------------------------------------- datasets

@@ -41,6 +41,7 @@ class BadInputError(Exception):
 class LoadedAudio:
     samples: np.ndarray  # (n,) float32 at the configured rate
     converted: str = ""  # what was done to fit the format ("" when nothing)
+    band_limit_hz: float = 0.0  # the file's Nyquist frequency where it is below the features' top band (else 0)
 
 
 # --------------------------------------------------------------------------- loading
@@ -146,10 +147,14 @@ def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: 
             raise BadInputError(str(path), "2 channels; expected mono (allow conversion to downmix)")
         converted.append("downmixed")
     mono = data.mean(axis=0)
+    band_limit = 0.0
     if rate != cfg.sample_rate_hz:
         if rate < 2 * cfg.fmax_hz:
-            raise BadInputError(str(path), f"sample rate {rate} Hz cannot carry the {cfg.fmin_hz / 1000:g}–"
-                                           f"{cfg.fmax_hz / 1000:g} kHz band (need >= {2 * cfg.fmax_hz:g} Hz)")
+            if cfg.band_limited == "reject":
+                raise BadInputError(str(path), f"sample rate {rate} Hz cannot carry the {cfg.fmin_hz / 1000:g}–"
+                                               f"{cfg.fmax_hz / 1000:g} kHz band (need >= {2 * cfg.fmax_hz:g} Hz; "
+                                               f"--band-limited accept processes it)")
+            band_limit = rate / 2
         if not cfg.convert:
             raise BadInputError(str(path), f"sample rate {rate} Hz; expected {cfg.sample_rate_hz} Hz "
                                            f"(allow conversion to resample)")
@@ -171,7 +176,7 @@ def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: 
     if peak <= 10 ** (cfg.silence_dbfs / 20):
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.1f}"
         raise BadInputError(str(path), f"silent audio (peak {level} dBFS, threshold {cfg.silence_dbfs} dBFS)")
-    return LoadedAudio(mono, ", ".join(converted))
+    return LoadedAudio(mono, ", ".join(converted), band_limit)
 
 
 # --------------------------------------------------------------------------- segmentation

@@ -20,12 +20,13 @@ import dataclasses
 import hashlib
 import json
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+import shlex
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from emotf.catalog import CLASS_SETS
-from emotf.config import SCHEMA_VERSION, AudioConfig, VideoConfig
+from emotf.config import SCHEMA_VERSION, AudioConfig, PreprocessConfig, VideoConfig
 
 MANIFEST = "manifest.json"
 FINGERPRINT = "config.json"
@@ -58,6 +59,137 @@ def default_trim(variant: str) -> bool:
     return VARIANTS[variant]["features"] == "wave"
 
 
+class RecordsError(ValueError):
+    """Damaged or unfinished records; the message names the file, what is wrong and how to repair it."""
+
+
+# --------------------------------------------------------------------------- a shard's integrity
+# A TFRecord file is a sequence of frames: length (uint64, little-endian), the length's
+# masked CRC32C (4 bytes), the record, the record's masked CRC32C (4 bytes). Walking the
+# lengths finds a truncated file and counts records without TensorFlow, in a few reads per
+# record; the SHA-256 of the records (what the writer keeps in the summary) finds any other
+# change.
+_HEADER, _FOOTER = 12, 4
+
+
+def _frames(path: Path) -> Iterator[tuple[int, int]]:
+    """(offset of the record's bytes, length) of each record of a shard.
+
+    Raises:
+        RecordsError: the file ends inside a record.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos, index = 0, 0
+        while pos < size:
+            header = f.read(_HEADER)
+            length = int.from_bytes(header[:8], "little")
+            end = pos + _HEADER + length + _FOOTER
+            if len(header) < _HEADER or end > size:
+                raise RecordsError(f"{path}: truncated or damaged: record {index + 1}, at byte {pos:,}, does not "
+                                   f"fit in the file ({size:,} bytes)")
+            yield pos + _HEADER, length
+            pos, index = end, index + 1
+            f.seek(pos)
+
+
+def count_records(path: str | Path) -> int:
+    """The number of records of a shard, from its framing.
+
+    Raises:
+        RecordsError: the file is truncated.
+    """
+    return sum(1 for _ in _frames(Path(path)))
+
+
+def shard_digest(path: str | Path) -> str:
+    """SHA-256 of a shard's records as `emotf.records.schema.ShardWriter.digest` computes it.
+
+    Raises:
+        RecordsError: the file is truncated.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for offset, length in _frames(Path(path)):
+            f.seek(offset)
+            record = f.read(length)
+            h.update(length.to_bytes(8, "little"))
+            h.update(record)
+    return h.hexdigest()
+
+
+def shard_problem(path: str | Path, records: int, sha256: str | None = None, *, digest: bool = False) -> str:
+    """What is wrong with a shard ("" when nothing): missing, truncated, another record count, or (``digest``)
+    records that are not the ones written (``sha256``, the summary's; not checked where it is None)."""
+    path = Path(path)
+    if not path.is_file():
+        return f"{path}: missing"
+    try:
+        n = count_records(path)
+        if n != records:
+            return f"{path}: holds {n} records, its summary says {records}"
+        if digest and sha256 and shard_digest(path) != sha256:
+            return f"{path}: damaged: its records' SHA-256 differs from the one written with it"
+    except RecordsError as e:
+        return str(e)
+    return ""
+
+
+def repair_hint(root: str | Path) -> str:
+    """How to rewrite a folder's damaged shards: the preprocessing command that wrote it (a re-run redoes only
+    the shards that are missing or damaged)."""
+    root = Path(root)
+    try:
+        m = json.loads((root / MANIFEST).read_text())
+        cfg, corpus = m["config"], m["corpus"]
+    except (OSError, ValueError, KeyError):
+        return "re-run the preprocessing command that wrote this folder"
+    from emotf.records.writer import SYNTHETIC_CORPUS
+
+    argv = ["python", "-m", "emotf.preprocess"]
+    if corpus != SYNTHETIC_CORPUS:
+        argv += ["--corpus", cfg["corpus"], "--data", cfg["data"]]
+    argv += ["--variant", cfg["variant"], "--out", str(root.parent.parent)]
+    return (f"re-run the command that wrote it with the same options ({shlex.join(argv)} ...): it rewrites only "
+            f"the damaged shards")
+
+
+def verify(path: str | Path, *, digest: bool = True) -> list[tuple[Path, str]]:
+    """Every problem of the shards of a records folder (or of several joined by commas): (folder, one line).
+
+    Checks that each shard listed in the manifest is there, whole, holds the records its
+    summary counts and (``digest``) exactly the records written (SHA-256).
+
+    Raises:
+        FileNotFoundError: no manifest.json.
+    """
+    problems = []
+    for one in (p for p in str(path).split(",") if p):
+        root = Path(one)
+        mpath = root / MANIFEST
+        if not mpath.is_file():
+            raise FileNotFoundError(f"{mpath}: no manifest.json; write records with `make tfrecords` first")
+        for s in json.loads(mpath.read_text())["shards"]:
+            problem = shard_problem(root / s["file"], int(s["records"]), s.get("sha256"), digest=digest)
+            if problem:
+                problems.append((root, problem))
+    return problems
+
+
+def damage_error(path: str | Path, detail: str = "") -> RecordsError:
+    """The one-line error for records found damaged while reading them (e.g. TensorFlow's DataLossError
+    mid-epoch): the shards' digests are checked to name the file."""
+    problems = verify(path)
+    if problems:
+        root, first = problems[0]
+        more = f" (and {len(problems) - 1} more shard(s): python -m emotf.verify {path})" if len(problems) > 1 else ""
+        return RecordsError(f"{first}{more}; {repair_hint(root)}")
+    what = detail.splitlines()[0] if detail else "unknown"
+    first = str(path).split(",")[0]
+    return RecordsError(f"{path}: reading the records failed ({what}) but every shard matches its digest; check "
+                        f"the disk, then {repair_hint(first)}")
+
+
 # --------------------------------------------------------------------------- the writing side
 
 def summary_path(root: Path, shard: str) -> Path:
@@ -67,6 +199,13 @@ def summary_path(root: Path, shard: str) -> Path:
 def is_complete(root: Path, shard: str) -> bool:
     """The shard and its summary are both there (the summary is written first, the shard renamed last)."""
     return (Path(root) / shard).is_file() and summary_path(root, shard).is_file()
+
+
+def damaged(root: Path, shard: str) -> str:
+    """What is wrong with a complete shard against its summary (""): truncated, another record count, or
+    other records than the ones written (SHA-256)."""
+    d = json.loads(summary_path(root, shard).read_text())
+    return shard_problem(Path(root) / shard, int(d["records"]), d.get("sha256"), digest=True)
 
 
 def write_summary(root: Path, summary: dict[str, Any]) -> None:
@@ -84,6 +223,8 @@ def read_fingerprint(root: Path) -> dict[str, Any] | None:
     for key, cls in (("audio", AudioConfig), ("video_config", VideoConfig)):
         if isinstance(cfg.get(key), dict):
             cfg[key] = {**dataclasses.asdict(cls()), **cfg[key]}
+    if isinstance(cfg, dict) and cfg:
+        fingerprint["config"] = {**PreprocessConfig().output_fingerprint(), **cfg}
     return fingerprint
 
 
@@ -102,7 +243,7 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
     """
     per_label, per_speaker, converted = collections.Counter(), collections.Counter(), collections.Counter()
     skipped = [{"path": p.path, "reason": p.reason} for p in problems]
-    files, total, utterances, fallbacks, clips = [], 0, 0, 0, 0
+    files, total, utterances, fallbacks, clips, band_limited = [], 0, 0, 0, 0, {}
     for name, unit in shards:
         if not is_complete(root, name):
             continue
@@ -116,6 +257,7 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         fallbacks += d["face_fallbacks"]
         clips += d["video_clips"]
         skipped += d["skipped"]
+        band_limited.update(d.get("band_limited", {}))
     return {
         "schema_version": SCHEMA_VERSION,
         "corpus": corpus_name or cfg.corpus,
@@ -136,6 +278,8 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         "converted_audio": dict(converted),
         "face_fallbacks": fallbacks,
         "video_clips": clips,
+        # utterances recorded below 2 * fmax_hz: {utt_id: their top frequency (Hz)}; features above it are empty
+        "band_limited": dict(sorted(band_limited.items())),
         "skipped": skipped,
         "shards": files,
         "complete": len(files) == len(shards),
@@ -286,21 +430,25 @@ class RecordsInfo:
         return out
 
 
-def load_records(path: str | Path) -> RecordsInfo:
+def load_records(path: str | Path, *, verify: bool = False) -> RecordsInfo:
     """Read a records folder written by ``python -m emotf.preprocess``, or several joined by commas.
 
     Several folders (one per corpus, e.g. ``records/ravdess/wave,records/emodb/wave``)
     read as one `RecordsInfo` whose speakers are named ``<corpus>/<speaker>``, so
     no two corpora share a speaker; they must hold the same kind of arrays.
 
+    Every shard is checked against the manifest on the way (there, whole, its record
+    count: a few reads per record); ``verify`` also checks each shard's SHA-256.
+
     Raises:
         FileNotFoundError: no manifest.json there.
-        ValueError: the preprocessing run did not finish, a shard is missing, or the folders do not go together.
+        RecordsError: the preprocessing run did not finish, or a shard is missing or damaged.
+        ValueError: the folders do not go together.
     """
     paths = [p for p in str(path).split(",") if p]
     if len(paths) > 1:
-        return _merge([_load_one(p) for p in paths], ",".join(paths))
-    return _load_one(path)
+        return _merge([_load_one(p, verify) for p in paths], ",".join(paths))
+    return _load_one(path, verify)
 
 
 def _merge(infos: list[RecordsInfo], source: str) -> RecordsInfo:
@@ -322,7 +470,7 @@ def _merge(infos: list[RecordsInfo], source: str) -> RecordsInfo:
                                digest=None if None in digests else "+".join(digests))
 
 
-def _load_one(path: str | Path) -> RecordsInfo:
+def _load_one(path: str | Path, verify: bool = False) -> RecordsInfo:
     root = Path(path)
     mpath = root / MANIFEST
     if not mpath.is_file():
@@ -330,12 +478,14 @@ def _load_one(path: str | Path) -> RecordsInfo:
                                 f"(python -m emotf.preprocess) first")
     m = json.loads(mpath.read_text())
     if not m.get("complete", False):
-        raise ValueError(f"{mpath}: preprocessing did not finish; run the same preprocess command again to resume")
+        raise RecordsError(f"{mpath}: preprocessing did not finish; {repair_hint(root)}")
     shards = []
     for s in m["shards"]:
         f = root / s["file"]
-        if not f.is_file():
-            raise ValueError(f"{f}: listed in manifest.json but missing")
+        # cheap (the framing only): a missing, truncated or cut-short shard is named before TensorFlow reads it
+        problem = shard_problem(f, int(s["records"]), s.get("sha256"), digest=verify)
+        if problem:
+            raise RecordsError(f"{problem}; {repair_hint(root)}")
         side = summary_path(root, s["file"])
         per_label = json.loads(side.read_text())["per_label"] if side.is_file() else {}
         shards.append(ShardInfo(f, s["unit"], int(s["records"]), per_label, m.get("corpus", "")))

@@ -85,7 +85,8 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
         wave = audio.utterance_wave(loaded.samples, cfg.audio)
         ex = {"wave": audio.to_pcm16(wave), keys.WAVE_RATE: cfg.audio.sample_rate_hz, keys.CLIP_INDEX: 0,
               keys.CLIP_COUNT: 1, keys.CLIP_START: 0.0, keys.CLIP_END: len(wave) / cfg.audio.sample_rate_hz}
-        return {"examples": [ex], "converted": loaded.converted, "face_fallbacks": 0}
+        return {"examples": [ex], "converted": loaded.converted, "face_fallbacks": 0,
+                "band_limit_hz": loaded.band_limit_hz}
     images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
     stacks = []
     if with_video:
@@ -104,7 +105,7 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
             ex[keys.VIDEO_FACE_FOUND] = int(stacks[i].face_found)
         examples.append(ex)
     return {"examples": examples, "converted": loaded.converted,
-            "face_fallbacks": sum(not s.face_found for s in stacks)}
+            "face_fallbacks": sum(not s.face_found for s in stacks), "band_limit_hz": loaded.band_limit_hz}
 
 
 def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, dict | None, str]:
@@ -135,8 +136,49 @@ class PreprocessError(RuntimeError):
 
 
 def _read_corpus(cfg: PreprocessConfig) -> tuple[list[corpora.Utterance], list[corpora.Problem]]:
-    kwargs = {"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap" else {}
+    kwargs = ({"side_rule": cfg.video_config.iemocap_side_rule} if cfg.corpus == "iemocap"
+              else {"label_map": cfg.label_map} if cfg.corpus == "csv" else {})
     return corpora.read_corpus(cfg.corpus, cfg.data, **kwargs)
+
+
+def _reasons(skipped: list[dict[str, str]], show: int = 3) -> str:
+    """The commonest reasons for skipping, counted (without the file names)."""
+    # a listing problem has its path apart; a processing one starts with it ("<path>: <reason>")
+    counts = collections.Counter(i["reason"] if "path" in i else i["reason"].split(": ", 1)[-1]
+                                 for i in skipped).most_common()
+    more = f"; {len(counts) - show} other reason(s)" if len(counts) > show else ""
+    return "; ".join(f"{n} x {r}" for r, n in counts[:show]) + more
+
+
+def _naming_hint(cfg: PreprocessConfig, listed: int) -> str:
+    """" (these look like EmoDB: --corpus emodb)" when another reader lists more of the folder's files."""
+    if not Path(cfg.data).is_dir():
+        return ""
+    best, best_n = "", listed
+    for name in corpora.READERS:
+        if name in (cfg.corpus, "csv"):
+            continue
+        try:
+            n = len(corpora.read_corpus(name, cfg.data)[0])
+        except Exception:  # a reader that cannot read the folder at all is simply not the answer
+            continue
+        if n > best_n:
+            best, best_n = name, n
+    return f" (these look like {best}: --corpus {best} lists {best_n} utterances)" if best else ""
+
+
+def _check_skipped(cfg: PreprocessConfig, inputs: int, skipped: list[dict[str, str]], records: int,
+                   listed: int) -> None:
+    """Nothing written, or more than ``cfg.max_skipped`` of the inputs skipped, is a failure, said with the
+    commonest reasons (and another corpus whose naming the files follow)."""
+    share = len(skipped) / inputs if inputs else 0.0
+    if records and share <= cfg.max_skipped:
+        return
+    what = ("no records written" if not records else
+            f"{share:.0%} of the inputs skipped, more than the {cfg.max_skipped:.0%} allowed (--max-skipped)")
+    why = f"{len(skipped)} of {inputs} input(s) skipped: {_reasons(skipped)}" if skipped else (
+        "the corpus lists no utterance" if not inputs else "every utterance was left out by the class set")
+    raise PreprocessError(f"{cfg.data}: {what}; {why}{_naming_hint(cfg, listed)}")
 
 
 def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
@@ -179,8 +221,10 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
         The manifest (also written to ``out_dir/manifest.json``).
 
     Raises:
-        PreprocessError: in strict mode, on the first bad item; or when ``out_dir``
-            holds records of another configuration and ``overwrite`` is off.
+        PreprocessError: in strict mode, on the first bad item; when ``out_dir``
+            holds records of another configuration and ``overwrite`` is off; when nothing
+            is written or more than ``cfg.max_skipped`` of the inputs are skipped (what
+            was written is kept, manifest included).
     """
     t0 = time.time()
     out_dir = Path(out_dir)
@@ -189,6 +233,9 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
         utts = [dataclasses.replace(u, corpus=corpus_name) for u in utts]
     if cfg.strict and problems:
         raise PreprocessError(f"{len(problems)} bad item(s) while listing the corpus; first: {problems[0]}")
+    inputs = len(utts) + len(problems)
+    if problems and (not utts or len(problems) / inputs > cfg.max_skipped):  # say so before any work is done
+        _check_skipped(cfg, inputs, [{"path": p.path, "reason": p.reason} for p in problems], 0, len(utts))
     for p in problems:
         log.warning("skipped %s", p)
 
@@ -220,7 +267,15 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     folder.write_fingerprint(out_dir, fingerprint)
 
     shards = plan_shards(kept, cfg.shard_size)
-    pending = [s for s in shards if not folder.is_complete(out_dir, s.name)]
+    pending = []
+    for s in shards:
+        if folder.is_complete(out_dir, s.name):
+            problem = folder.damaged(out_dir, s.name)
+            if not problem:
+                continue
+            log.warning("rewriting a damaged shard: %s", problem)
+            (out_dir / s.name).unlink()
+        pending.append(s)
     for tmp in out_dir.glob("*.tmp"):
         tmp.unlink()
     done_before = len(shards) - len(pending)
@@ -233,6 +288,7 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     manifest["seconds_this_run"] = round(time.time() - t0, 2)
     manifest["shards_resumed"] = done_before
     folder.write_manifest(out_dir, manifest)
+    _check_skipped(cfg, inputs, manifest["skipped"], manifest["records"], len(utts))
     return manifest
 
 
@@ -246,13 +302,13 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
     bar = _progress(len(queue), progress)
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.to_dict(), with_video))
     results = pool.imap(_work, queue, chunksize=1)
-    writer = None
+    writer, warned = None, False
     try:
         for shard in pending:
             writer = ShardWriter(out_dir / shard.name)
             summary = {"shard": shard.name, "records": 0, "utterances": 0, "per_label": collections.Counter(),
                        "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
-                       "face_fallbacks": 0, "video_clips": 0}
+                       "face_fallbacks": 0, "video_clips": 0, "band_limited": {}}
             for _ in shard.utterances:
                 utt, res, error = next(results)
                 bar.update(1)
@@ -274,6 +330,13 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
                 if res["converted"]:
                     summary["converted"][res["converted"]] += 1
                 summary["face_fallbacks"] += res["face_fallbacks"]
+                if res["band_limit_hz"]:
+                    if not warned:
+                        log.warning("%s: recorded at %g Hz, so nothing above %g Hz: its features are empty there "
+                                    "(counted in the manifest's band_limited; --band-limited reject skips such "
+                                    "files)", utt.audio_path, 2 * res["band_limit_hz"], res["band_limit_hz"])
+                        warned = True
+                    summary["band_limited"][utt.utt_id] = res["band_limit_hz"]
                 summary["video_clips"] += n if with_video else 0
             summary["sha256"] = writer.digest()
             folder.write_summary(out_dir, summary)
