@@ -14,7 +14,9 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,16 +29,56 @@ log = logging.getLogger("emotf")
 USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)
 
 
-def setup_logging() -> None:
-    """Messages to stderr, TensorFlow's C++ chatter off."""
+# TensorFlow's start-up notices: written by its C++ code straight to file descriptor 2 before its logging is set
+# up (so TF_CPP_MIN_LOG_LEVEL cannot silence them), on every import, whatever the machine.
+_TF_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|oneDNN custom operations are on|Could not find cuda drivers"
+    r"|failed call to cuInit|cpu_feature_guard|To enable the following instructions|rebuild TensorFlow with the"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|computation placer already registered"
+    r"|This TensorFlow binary is optimized")
+
+
+def setup_logging(tensorflow: bool = False) -> None:
+    """Messages to stderr, TensorFlow's C++ chatter off.
+
+    Args:
+        tensorflow: also import TensorFlow now and find its devices, with its start-up notices
+            (the CUDA stub on a CPU machine, oneDNN, CPU features) left out of stderr; other lines pass.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if tensorflow and "tensorflow" not in sys.modules:
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly() -> None:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # CUDA's probe, while its notices are caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                if line.strip() and not _TF_NOISE.search(line):
+                    print(line, file=sys.stderr)
 
 
 def fail(error: Exception) -> int:
     """Report a user error in one line; the exit status of a command that stops on bad input."""
     log.error("error: %s", error)
     return 2
+
+
+def interrupted(what_next: str) -> int:
+    """Ctrl-C: one line, no traceback; the shell's status for SIGINT."""
+    log.error("interrupted: %s", what_next)
+    return 130
 
 
 def flag(name: str) -> str:

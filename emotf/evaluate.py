@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--robustness", action="store_true",
                    help="also score the utterances from their audio under gain, tilt and noise perturbations")
     args = p.parse_args(argv)
-    cli.setup_logging()
+    cli.setup_logging(tensorflow=True)
     from emotf.data.pipeline import named_damage
     from emotf.evaluation import rescore, robustness, scoring
     from emotf.features.audio import BadInputError
@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(e)
     print(scoring.summary_line(f"{rep['corpus']}/{rep['variant']}", rep))
     print("classes scored:", ", ".join(rep["predicted_classes"]))
+    print(f"written to {rep['written_to']} (and its confusion matrix, .png)")
     if robust is not None:
         print(f"\nrobustness ({robust['utterances']} utterances, from their audio):\n{robustness.format_table(robust)}")
+        print(f"written to {robust['written_to']}")
     return 0
 
 

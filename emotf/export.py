@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="", help="folder (default RUN/export)")
     p.add_argument("--quantize", action="store_true", help="tflite: dynamic-range int8 weights")
     args = p.parse_args(argv)
-    cli.setup_logging()
+    cli.setup_logging(tensorflow=True)
     from emotf.serving.exporter import export
 
     try:

@@ -5,7 +5,7 @@
 
 The run folder (``--out``, default ``runs/<arch>-<corpus>-<variant>-c<classes>-<split>-f<fold>``)
 receives ``config.json`` (the resolved configuration, the split and the runtime),
-``history.json``/``history.csv``, ``checkpoints/`` (best and last weights),
+``history.json``/``history.csv``, ``checkpoints/`` (the best epoch's weights),
 ``model.keras`` (the selected weights), ``metrics.json`` (test and validation WA,
 UA, macro-F1, per-class figures and confusion matrices, per clip and per
 utterance), ``confusion_test.png``, ``curves.png`` and ``tensorboard/`` (scalars
@@ -23,7 +23,7 @@ import argparse
 import json
 import sys
 
-from emotf import cli
+from emotf import cli, interrupts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
                                          "f<fold>)"})
     p.add_argument("--hparams", default="", help="JSON of hyperparameters (e.g. a tuner's best_hparams.json)")
     p.add_argument("--overwrite", action="store_true", help="replace a run of another configuration in --out")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cli.setup_logging()
+    cli.setup_logging(tensorflow=True)
+    interrupts.install()
     try:
         from emotf.data.pipeline import named_damage
         from emotf.records.writer import ensure_default_records
@@ -47,10 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.records:
             args.records = str(ensure_default_records())
         cfg = cli.train_config(args, argv, hparams=args.hparams)
+        # a progress bar within each epoch on a terminal, one line per epoch in a log
+        verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
         with named_damage(cfg.records):
-            result = trainer.run(cfg, overwrite=args.overwrite, verbose=0 if args.quiet else 2)
+            result = trainer.run(cfg, overwrite=args.overwrite, verbose=verbose)
     except cli.USER_ERRORS as e:
         return cli.fail(e)
+    except KeyboardInterrupt:
+        return cli.interrupted("the finished epochs are kept; run the same command again to resume")
     print(json.dumps({"test": {k: result["test"][k] for k in ("wa", "ua", "macro_f1", "n")},
                       "validation": {k: result["validation"][k] for k in ("wa", "ua", "macro_f1", "n")},
                       "train_samples_per_s": result.get("train_samples_per_s")}, indent=2))

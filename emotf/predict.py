@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                         "python -m emotf.preprocess")
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
-    cli.setup_logging()
+    cli.setup_logging(tensorflow=True)
     from emotf.features.audio import BadInputError
     from emotf.serving.inference import predict
     from emotf.training.rundir import open_run

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from emotf import cli
+from emotf import cli, interrupts
 from emotf.catalog import CLASS_CHOICES, VARIANTS
 from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
 
@@ -25,18 +25,27 @@ def build_parser() -> argparse.ArgumentParser:
     from emotf.corpora import READERS
 
     p = cli.parser("python -m emotf.preprocess", __doc__)
-    p.add_argument("--corpus", default="iemocap", choices=sorted(READERS))
+    p.add_argument("--corpus", default=None, choices=sorted(READERS),
+                   help="the corpus's reader (required with --data; without --data: the embedded synthetic corpus, "
+                        "in the iemocap layout)")
     p.add_argument("--data", default="", help="corpus folder (csv: the manifest file); empty: the embedded "
                                               "synthetic IEMOCAP-layout corpus")
-    p.add_argument("--variant", default="ds2", choices=list(VARIANTS))
+    p.add_argument("--variant", default="ds2", choices=list(VARIANTS),
+                   help="ds1/ds2: whole utterance / 3-s clips; ds3/ds4: the same after noise cleanup (the paper's "
+                        "Table 1); wave: the waveform, for logmel_cnn")
     p.add_argument("--out", default="records", help="records root; output goes to OUT/<corpus>/<variant>")
-    p.add_argument("--classes", default="all", choices=CLASS_CHOICES)
+    p.add_argument("--classes", default="all", choices=CLASS_CHOICES,
+                   help="the labels kept: all of the corpus's, or the paper's 4 (neutral, happy, sad, angry) or 3")
     p.add_argument("--no-merge-exc", action="store_true", help="IEMOCAP: keep excited apart from happy")
-    p.add_argument("--video", default="auto", choices=["auto", "on", "off"])
-    p.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "fixed"])
-    p.add_argument("--frame-encoding", default="jpeg", choices=["jpeg", "raw"])
+    p.add_argument("--video", default="auto", choices=["auto", "on", "off"],
+                   help="face stacks beside the spectrograms: auto (where the corpus has video), on, off")
+    p.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "fixed"],
+                   help="mtcnn (real faces), or fixed (a centre crop: synthetic corpora and tests)")
+    p.add_argument("--frame-encoding", default="jpeg", choices=["jpeg", "raw"],
+                   help="how face frames are stored: jpeg (small) or raw bytes (exact)")
     p.add_argument("--iemocap-side-rule", default="mocap-left",
-                   choices=["mocap-left", "mocap-right", "left", "right"])
+                   choices=["mocap-left", "mocap-right", "left", "right"],
+                   help="IEMOCAP: which half of the split-screen video holds the speaker (docs/preprocessing.md)")
     p.add_argument("--no-convert", action="store_true", help="reject audio not already 16 kHz mono")
     p.add_argument("--band-limited", default="accept", choices=["accept", "reject"],
                    help="audio below 15.6 kHz (e.g. 8-kHz telephone speech) cannot fill the 0.4-7.8 kHz band: "
@@ -60,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "of each utterance (0: all)")
     p.add_argument("--spec-size", default="200x300", help="spectrogram image HEIGHTxWIDTH")
     p.add_argument("--video-size", default="20x60x100", help="face stack FRAMESxHEIGHTxWIDTH")
-    p.add_argument("--shard-size", type=int, default=256)
+    p.add_argument("--shard-size", type=int, default=256, help="utterances per shard at most (one speaker each)")
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: all cores)")
     p.add_argument("--strict", action="store_true", help="stop on the first bad item")
     p.add_argument("--max-skipped", type=float, default=PreprocessConfig.max_skipped, metavar="SHARE",
@@ -71,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "object, or one 'yours,emotf' or 'yours=emotf' per line); other unknown labels are an error")
     p.add_argument("--overwrite", action="store_true", help="replace records of another configuration")
     p.add_argument("--synth-dir", default="", help="where the embedded corpus is generated (default OUT/.synthetic)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -107,11 +116,21 @@ def _label_map(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from emotf.corpora import READERS
+
     args = build_parser().parse_args(argv)
-    cli.setup_logging()
+    cli.setup_logging(tensorflow=args.measure_level is None)  # the parent writes the records with TensorFlow
+    interrupts.install()
     from emotf.records import folder, writer
 
     corpus, data, corpus_name = args.corpus, args.data, None
+    if data and corpus is None:
+        from emotf.corpora import guess_corpus
+
+        guess = guess_corpus(data)
+        hint = f"; the files look like {guess[0]} (--corpus {guess[0]} lists {guess[1]} utterances)" if guess else ""
+        return cli.fail(ValueError(f"{data}: which corpus is it? Name its reader with --corpus "
+                                   f"({', '.join(sorted(READERS))}){hint}"))
     if not data:
         from emotf.corpora import synthetic
 
@@ -143,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                        progress=not args.no_progress)
     except (writer.PreprocessError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
+    except KeyboardInterrupt:
+        return cli.interrupted("the finished shards are kept; run the same command again to resume")
     cli.log.info("wrote %d records (%d utterances) in %d shards to %s; %d skipped, %d face fallbacks; "
                  "manifest: %s", m["records"], m["utterances"], len(m["shards"]), out, len(m["skipped"]),
                  m["face_fallbacks"], out / folder.MANIFEST)

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "patience": "early stopping of a trial on validation UA (0: off)"})
     cli.add_config_flags(p, SearchConfig)
     p.add_argument("--overwrite", action="store_true", help="delete a search of another configuration in --out")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     return p
 
 
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.trials_per_process > 0 and not search.distributed_role() and os.environ.get(_CHILD_ENV) != "1":
         return _supervise(list(sys.argv[1:] if argv is None else argv))
+    cli.setup_logging(tensorflow=True)
     try:
         if not args.records:
             from emotf.records.writer import ensure_default_records

@@ -31,28 +31,65 @@ def _dies_half_way(model, monkeypatch):
     monkeypatch.setattr(model, "save_weights", save_weights)
 
 
-@pytest.mark.parametrize("save_best_only", [False, True])
-def test_model_checkpoint_keeps_the_old_file_when_killed_while_saving(tmp_path, monkeypatch, save_best_only):
-    path = tmp_path / "best.weights.h5"
-    cb = callbacks.AtomicModelCheckpoint(str(path), monitor="val_ua", mode="max", save_best_only=save_best_only,
-                                         save_weights_only=True)
+def test_best_weights_keep_the_best_epoch_weights_only_and_the_old_file_when_killed(tmp_path, monkeypatch):
+    path = tmp_path / "best.weights.npz"
+    cb = callbacks.BestWeights(path, "val_ua", "max", initial_value=0.4)
     first = _model(0)
     cb.set_model(first)
-    cb.on_epoch_end(0, {"val_ua": 0.5})
+    cb.on_epoch_end(0, {"val_ua": 0.3})  # below the epochs before a resume: not saved
+    assert not path.exists()
+    cb.on_epoch_end(1, {"val_ua": 0.5})
     assert path.is_file() and not list(tmp_path.glob(".partial-*"))
+    with np.load(path) as f:
+        assert len(f.files) == len(first.get_weights())  # no optimizer state
     second = _model(1)
     cb.set_model(second)
-    _dies_half_way(second, monkeypatch)
+    cb.on_epoch_end(2, {"val_ua": 0.45})  # worse: the file stays the first model's
+
+    def dies(*args, **kwargs):
+        with open(args[0] if not hasattr(args[0], "write") else args[0].name, "ab") as f:
+            f.write(b"half")
+        raise _Killed
+
+    monkeypatch.setattr(np, "savez", dies)
     with pytest.raises(_Killed):
-        cb.on_epoch_end(1, {"val_ua": 0.9})
+        cb.on_epoch_end(3, {"val_ua": 0.9})
     reloaded = _model(2)
-    reloaded.load_weights(str(path))  # the old file, whole
+    callbacks.load_weights_file(reloaded, path)  # the old file, whole
     np.testing.assert_array_equal(reloaded.get_weights()[0], first.get_weights()[0])
-    monkeypatch.undo()
-    cb.on_epoch_end(2, {"val_ua": 0.95})  # the next save replaces it (and the partial file)
-    reloaded.load_weights(str(path))
-    np.testing.assert_array_equal(reloaded.get_weights()[0], second.get_weights()[0])
-    assert not list(tmp_path.glob(".partial-*"))
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5)])
+    with pytest.raises(ValueError, match="another model"):
+        callbacks.load_weights_file(other, path)
+
+
+def test_backup_restores_the_random_generators_and_early_stopping_counts_on(tmp_path):
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+        m.compile("adam", "mse")
+        return m
+
+    a = model()
+    backup = callbacks.AtomicBackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False)
+    a.fit(np.ones((8, 3), "float32"), np.zeros((8, 2), "float32"), epochs=2, verbose=0, callbacks=[backup])
+    states = [np.asarray(v) for v in callbacks._seed_states(a)]
+    assert states and callbacks.resume_epoch(tmp_path / "backup") == 2
+    b = model()
+    assert not all(np.array_equal(s, np.asarray(v)) for s, v in zip(states, callbacks._seed_states(b), strict=True))
+    b._initial_epoch = 0
+    restore = callbacks.AtomicBackupAndRestore(str(tmp_path / "backup"))
+    restore.set_model(b)
+    restore.on_train_begin()
+    assert all(np.array_equal(s, np.asarray(v)) for s, v in zip(states, callbacks._seed_states(b), strict=True))
+    assert b._initial_epoch == 2
+
+    history = [{"epoch": 0, "val_ua": 0.5}, {"epoch": 1, "val_ua": 0.4}, {"epoch": 2, "val_ua": 0.3}]
+    stop = callbacks.ResumableEarlyStopping(monitor="val_ua", mode="max", patience=2, history=history)
+    stop.set_model(b)
+    stop.on_train_begin()  # resumes at epoch 2: epochs 0-1 replayed (best 0.5, one epoch without gain)
+    assert stop.best == 0.5 and stop.wait == 1 and not b.stop_training
+    stop.on_epoch_end(2, {"val_ua": 0.45})
+    assert b.stop_training
 
 
 def test_backup_is_whole_after_a_kill_while_saving(tmp_path, monkeypatch):

@@ -87,3 +87,24 @@ def test_an_arch_s_own_training_defaults_apply_below_flags_and_hparams(tmp_path)
     assert (cfg.lr, cfg.weight_decay, cfg.augment, cfg.batch_size) == (0.002, 0.2, (), recipe["batch_size"])
     assert cfg.model == {"channels": [8, 8, 8, 8]}
     assert not catalog.ARCHS["cnn_rnn"].train_defaults  # the paper's models keep the paper's settings
+
+
+@pytest.mark.parametrize("command", [preprocess, fit, tune])
+def test_every_option_says_what_it_does_and_its_default(command):
+    p = command.build_parser()
+    options = [a for a in p._actions if a.option_strings and a.dest != "help"]
+    assert [a.option_strings[-1] for a in options if not a.help] == []
+    text = p.format_help()
+    assert "(default:" in text
+
+
+def test_tensorflow_start_up_notices_are_left_out_and_other_lines_pass(capfd):
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from emotf import cli; cli.setup_logging(tensorflow=True); "
+            "os.write(2, b'a line of ours\\n')")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
+    assert err.splitlines() == ["a line of ours"]
+    assert cli._TF_NOISE.search("I0000 port.cc:153] oneDNN custom operations are on. You may see")
+    assert not cli._TF_NOISE.search("E0000 something else went wrong")

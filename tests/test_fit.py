@@ -53,7 +53,7 @@ def test_cnn_rnn_learns_and_writes_every_output(cnn_rnn_run):
     m = _metrics(cnn_rnn_run)
     assert m["test"]["ua"] > 0.6 and m["test"]["wa"] > 0.6  # chance is 0.25 for these four classes
     for name in ("model.keras", "config.json", "history.json", "history.csv", "metrics.json", "confusion_test.png",
-                 "confusion_val.png", "curves.png", "checkpoints/best.weights.h5", "checkpoints/last.weights.h5"):
+                 "confusion_val.png", "curves.png", "checkpoints/best.weights.npz"):
         assert (cnn_rnn_run / name).is_file(), name
     tags = _event_tags(cnn_rnn_run / "tensorboard" / "hparams")
     assert {"_hparams_/experiment", "_hparams_/session_start_info", "test/ua", "validation/ua"} <= tags
@@ -90,6 +90,11 @@ def test_evaluate_recomputes_the_test_metrics(cnn_rnn_run, tiny_records):
     assert rep["speakers"] == _metrics(cnn_rnn_run)["split"]["test"]
     assert rep["ua"] == pytest.approx(_metrics(cnn_rnn_run)["test"]["ua"])
     assert (cnn_rnn_run / "eval" / "ravdess-ds1-test.json").is_file()
+
+
+def test_evaluate_says_where_it_wrote(cnn_rnn_run, tiny_records, capsys):
+    assert evaluate.main([str(cnn_rnn_run), "--records", str(tiny_records)]) == 0
+    assert f"written to {cnn_rnn_run / 'eval' / 'ravdess-ds1-test.json'}" in capsys.readouterr().out
 
 
 def test_evaluate_on_other_records_restricts_to_shared_classes(cnn_rnn_run, synth_ravdess, tmp_path):
@@ -130,6 +135,23 @@ def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records
     bad.write_bytes(b"RIFF....WAVEfmt ")
     assert predict.main([str(cnn_rnn_run), str(bad)]) == 2
     assert "bad.wav" in caplog.text
+    # a face video for a model that only hears: said, not ignored
+    assert predict.main([str(cnn_rnn_run), str(wav), "--video", str(wav)]) == 2
+    assert "hears the audio only, so --video" in caplog.text
+
+
+def test_predict_names_a_damaged_model_file(cnn_rnn_run, tiny_records, tmp_path, caplog):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(cnn_rnn_run, run)
+    (run / "model.keras").write_bytes(b"PK\x03\x04 not a whole zip")
+    wav = sorted((tiny_records.parents[2] / "corpus").glob("Actor_01/*.wav"))[0]
+    assert predict.main([str(run), str(wav)]) == 2
+    assert f"{run / 'model.keras'}: cannot be loaded" in caplog.text and "--overwrite" in caplog.text
+    (run / "config.json").write_text("{half")
+    assert predict.main([str(run), str(wav)]) == 2
+    assert f"{run / 'config.json'}: damaged" in caplog.text
 
 
 def test_export_saved_model_and_tflite_agree_with_keras(cnn_rnn_run):
@@ -169,12 +191,14 @@ def _spawn(args, log):
                             stderr=subprocess.STDOUT)
 
 
-def test_killed_run_resumes_where_it_stopped(tiny_records, tmp_path):
+def test_killed_run_resumes_where_it_stopped_and_equals_an_uninterrupted_run(tiny_records, tmp_path):
     hp = tmp_path / "hp.json"
     hp.write_text(json.dumps({"filters": [4, 4, 4], "fc_units": 8}))
     out = tmp_path / "run"
-    args = ["--arch", "cnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "6", "--hparams",
-            str(hp), "--batch-size", "8"]
+    # dropout, augmentation in the stream, early stopping: every state that carries across epochs
+    common = ["--arch", "cnn", "--records", str(tiny_records), "--epochs", "6", "--hparams", str(hp),
+              "--batch-size", "8", "--augment", "crop,rotate", "--patience", "5"]
+    args = [*common, "--out", str(out)]
     with open(tmp_path / "first.log", "w") as log:
         proc = _spawn(args, log)
         deadline = time.time() + 240
@@ -192,6 +216,17 @@ def test_killed_run_resumes_where_it_stopped(tiny_records, tmp_path):
     assert "Epoch 1/6" not in second and "Epoch 6/6" in second
     assert [h["epoch"] for h in read_history(out / "history.csv")] == list(range(6))
     assert (out / "metrics.json").is_file() and not (out / "backup").exists()
+    ref = tmp_path / "uninterrupted"
+    with open(tmp_path / "ref.log", "w") as log:
+        assert _spawn([*common, "--out", str(ref)], log).wait(timeout=300) == 0
+
+    def numbers(run):
+        rows = [{k: v for k, v in h.items() if k != "train_samples_per_s"} for h in read_history(run / "history.csv")]
+        m = _metrics(run)
+        parts = ("test", "validation")
+        return rows, {part: {k: m[part][k] for k in ("wa", "ua", "confusion_matrix")} for part in parts}
+
+    assert numbers(out) == numbers(ref)  # to the last digit: same machine, same seed
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tiny_records, tmp_path):

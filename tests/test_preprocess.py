@@ -342,3 +342,34 @@ def test_csv_labels_must_be_emotf_names_or_mapped(tmp_path):
                    progress=False)
     assert preprocess.main(["--corpus", "csv", "--data", str(d / "m.csv"), "--out", str(tmp_path / "cli"),
                             "--workers", "1", "--no-progress"]) == 2
+
+
+def test_ctrl_c_ends_in_one_line_and_the_same_command_resumes(synth_iemocap, tmp_path):
+    root, _ = synth_iemocap
+    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
+            "--variant", "ds4", "--shard-size", "1", "--workers", "1", "--no-progress", "--out", str(tmp_path)]
+    target = tmp_path / "iemocap" / "ds4"
+    # a shell runs background jobs with SIGINT ignored; a terminal's Ctrl-C finds it at its default
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(target.glob("*.tfrecord")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and out.strip().splitlines()[-1] == (
+        "interrupted: the finished shards are kept; run the same command again to resume")
+    done = len(list(target.glob("*.tfrecord")))
+    rerun = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0 and f"({done} already complete)" in rerun.stderr
+
+
+def test_data_without_corpus_asks_which_and_guesses(tmp_path, caplog):
+    d = tmp_path / "emodb"
+    for name in ("03a01Fa", "03a01Wa"):
+        write_wav(d / f"{name}.wav", tone(440, 1.5))
+    assert preprocess.main(["--data", str(d), "--out", str(tmp_path / "o")]) == 2
+    msg = caplog.records[-1].getMessage()
+    assert "which corpus is it? Name its reader with --corpus" in msg and "look like emodb" in msg
+    assert not (tmp_path / "o").exists()

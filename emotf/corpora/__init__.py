@@ -73,7 +73,25 @@ def read_corpus(corpus: str, root: str | os.PathLike, **kwargs) -> tuple[list[Ut
     return reader(root)
 
 
+def guess_corpus(root: str | os.PathLike, exclude: tuple[str, ...] = ()) -> tuple[str, int] | None:
+    """The corpus reader that lists the most utterances in a folder: (name, count), or None (no reader lists
+    any; a CSV manifest is never guessed)."""
+    if not Path(root).is_dir():
+        return None
+    best = None
+    for name in READERS:
+        if name == "csv" or name in exclude:
+            continue
+        try:
+            n = len(read_corpus(name, root)[0])
+        except Exception:  # a reader that cannot read the folder at all is simply not the answer
+            continue
+        if n and (best is None or n > best[1]):
+            best = (name, n)
+    return best
+
+
 __all__ = ["AUDIO_EXTENSIONS", "CANONICAL_LABELS", "CORPUS_LABELS", "READERS", "VIDEO_EXTENSIONS", "Problem",
-           "Utterance", "class_names", "iemocap_speaker_side", "map_label", "parse_iemocap_labels", "read_corpus",
-           "read_cremad", "read_csv_manifest", "read_emodb", "read_emovo", "read_iemocap", "read_javanese",
-           "read_ravdess", "read_tess"]
+           "Utterance", "class_names", "guess_corpus", "iemocap_speaker_side", "map_label", "parse_iemocap_labels",
+           "read_corpus", "read_cremad", "read_csv_manifest", "read_emodb", "read_emovo", "read_iemocap",
+           "read_javanese", "read_ravdess", "read_tess"]

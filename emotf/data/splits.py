@@ -46,7 +46,7 @@ class Split:
         return dataclasses.asdict(self)
 
     def describe(self) -> str:
-        return (f"{self.scheme} fold {self.fold + 1}/{self.num_folds}: train {len(self.train)} speakers, "
+        return (f"{self.scheme} --fold {self.fold} (of 0-{self.num_folds - 1}): train {len(self.train)} speakers, "
                 f"validation {', '.join(self.val)}; test {', '.join(self.test)}")
 
 

@@ -51,6 +51,7 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
                speakers=list(units), restricted=restrict, excluded_labels={
                    c: n for c, n in info.count(units, info.present_classes).items() if c not in names and n})
     stem = report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers)
+    rep["written_to"] = str(run.eval_file(stem))
     run.write_eval(stem, rep)
     plots.confusion_png(rep["confusion_matrix"], names, run.eval_file(stem, ".png"),
                         title=f"{run.arch} on {info.corpus}/{info.variant} ({speakers}) · UA {rep['ua']:.3f}")

@@ -130,6 +130,7 @@ def robustness(run_dir: str | Path, records: str | Path | None = None, *, speake
         out["conditions"][name] = {"wa": rep["wa"], "ua": rep["ua"], "unchanged": float(same), "n": rep["n"],
                                    "most_predicted": rep["most_predicted"]}
     stem = rescore.report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers) + "-robustness"
+    out["written_to"] = str(run.eval_file(stem))
     run.write_eval(stem, out)
     return out
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emotf import corpora
+from emotf import corpora, interrupts
 from emotf.config import SCHEMA_VERSION, PreprocessConfig
 from emotf.features.audio import BadInputError
 from emotf.records import folder, keys
@@ -67,6 +67,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(cfg_dict: dict, with_video: bool) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: one message, not one per worker
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _WORKER["cfg"] = PreprocessConfig.from_dict(cfg_dict)
     _WORKER["with_video"] = with_video
@@ -151,20 +154,12 @@ def _reasons(skipped: list[dict[str, str]], show: int = 3) -> str:
 
 
 def _naming_hint(cfg: PreprocessConfig, listed: int) -> str:
-    """" (these look like EmoDB: --corpus emodb)" when another reader lists more of the folder's files."""
-    if not Path(cfg.data).is_dir():
+    """" (these look like EmoDB: --corpus emodb lists 535 utterances)" when another reader lists more of the
+    folder's files."""
+    guess = corpora.guess_corpus(cfg.data, exclude=(cfg.corpus,))
+    if guess is None or guess[1] <= listed:
         return ""
-    best, best_n = "", listed
-    for name in corpora.READERS:
-        if name in (cfg.corpus, "csv"):
-            continue
-        try:
-            n = len(corpora.read_corpus(name, cfg.data)[0])
-        except Exception:  # a reader that cannot read the folder at all is simply not the answer
-            continue
-        if n > best_n:
-            best, best_n = name, n
-    return f" (these look like {best}: --corpus {best} lists {best_n} utterances)" if best else ""
+    return f" (these look like {guess[0]}: --corpus {guess[0]} lists {guess[1]} utterances)"
 
 
 def _check_skipped(cfg: PreprocessConfig, inputs: int, skipped: list[dict[str, str]], records: int,
@@ -311,6 +306,7 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
                        "face_fallbacks": 0, "video_clips": 0, "band_limited": {}}
             for _ in shard.utterances:
                 utt, res, error = next(results)
+                interrupts.check()
                 bar.update(1)
                 if res is None:
                     if cfg.strict:

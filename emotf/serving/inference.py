@@ -63,6 +63,9 @@ def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None 
     from emotf.features import audio, video
 
     pcfg = pcfg or feature_config(run)
+    if video_path and run.modality not in ("video", "av"):
+        raise ValueError(f"the {run.arch} model hears the audio only, so --video {video_path} would be ignored; "
+                         f"leave it out, or use an av or video_3dcnn run")
     if run.modality == "waveform":
         wave = audio.utterance_wave(samples, pcfg.audio)
         bucket = max(1, int(round(bucket_s * pcfg.audio.sample_rate_hz)))

@@ -1,4 +1,4 @@
-"""Training callbacks: throughput, and checkpoints that a kill cannot corrupt.
+"""Training callbacks: throughput, and checkpoints that a kill cannot corrupt and a resume can continue exactly.
 
 Keras's ``ModelCheckpoint`` and ``BackupAndRestore`` write their ``.weights.h5``
 in place: a run killed while one is being written leaves a truncated HDF5 file,
@@ -6,19 +6,40 @@ and the resumed run dies on it ("bad object header version number"; seen in
 tests/test_fit.py). Here every file is written under a temporary name in the
 same folder and renamed over the old one (``os.replace`` is atomic), so a kill
 leaves either the old file or the new one.
+
+A resumed run equals an uninterrupted one when everything that carries from
+epoch to epoch comes back: the weights and the optimizer (Keras's backup), the
+state of the model's random generators (dropout, in-model augmentation; not in
+Keras's backup, so kept beside it), early stopping's count (replayed from the
+history) and the position in the training stream (`resume_epoch`, which the
+trainer skips to).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import time
+from collections.abc import Sequence
 
 import keras
+import numpy as np
+
+from emotf import interrupts
 
 
 def _partial(path: str) -> str:
     head, tail = os.path.split(path)
     return os.path.join(head, f".partial-{tail}")  # keeps the .weights.h5 / .json ending Keras checks
+
+
+class Interruptible(keras.callbacks.Callback):
+    """Ends training with ``KeyboardInterrupt`` after the step during which Ctrl-C came, even where Python
+    swallowed its first exception (`emotf.interrupts`)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        interrupts.check()
 
 
 class Throughput(keras.callbacks.Callback):
@@ -44,25 +65,69 @@ class Throughput(keras.callbacks.Callback):
             logs["train_samples_per_s"] = self.steps * self.batch_size / (self.t_last - self.t_first)
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``keras.callbacks.ModelCheckpoint`` whose file is replaced atomically."""
+def save_weights_file(model: keras.Model, path: str | os.PathLike) -> None:
+    """The model's weights alone (not the optimizer's: a third of the bytes with Adam), atomically, as ``.npz``."""
+    path = str(path)
+    tmp = _partial(path)
+    with open(tmp, "wb") as f:
+        np.savez(f, **{f"{i:05d}": np.asarray(w) for i, w in enumerate(model.get_weights())})
+    os.replace(tmp, path)
 
-    _target: str | None = None
 
-    def _get_file_path(self, epoch, batch, logs):
-        return self._target or super()._get_file_path(epoch, batch, logs)
+def load_weights_file(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load what `save_weights_file` wrote (a ``.weights.h5`` of an older run loads the Keras way).
 
-    def _save_model(self, epoch, batch, logs):
-        final = super()._get_file_path(epoch, batch, logs)
-        self._target = _partial(final)
-        if os.path.exists(self._target):  # left by a killed run
-            os.remove(self._target)
-        try:
-            super()._save_model(epoch, batch, logs)
-        finally:
-            self._target = None
-        if os.path.exists(_partial(final)):  # it decided to save (not always, with save_best_only)
-            os.replace(_partial(final), final)
+    Raises:
+        ValueError: the file holds the weights of another model.
+    """
+    path = str(path)
+    if path.endswith(".h5"):
+        model.load_weights(path)
+        return
+    with np.load(path) as f:
+        weights = [f[k] for k in sorted(f.files)]
+    shapes = [tuple(w.shape) for w in model.get_weights()]
+    if [tuple(w.shape) for w in weights] != shapes:
+        raise ValueError(f"{path}: holds the weights of another model ({len(weights)} arrays, the model has "
+                         f"{len(shapes)})")
+    model.set_weights(weights)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch so far by ``monitor`` (weights only, replaced atomically).
+
+    Args:
+        initial_value: the best value of the epochs before a resume (None: none yet).
+    """
+
+    def __init__(self, path: str | os.PathLike, monitor: str, mode: str, initial_value: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.mode = str(path), monitor, mode
+        self.best = initial_value
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None or math.isnan(float(current)):
+            return
+        current = float(current)
+        if self.best is None or (current > self.best if self.mode == "max" else current < self.best):
+            self.best = current
+            save_weights_file(self.model, self.path)
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The model's random generators' states: its variables that are neither weights nor metrics."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def resume_epoch(backup_dir: str | os.PathLike) -> int:
+    """The epoch a run resumes from (0: none), as `AtomicBackupAndRestore` will restore it."""
+    path = os.path.join(str(backup_dir), "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -71,7 +136,22 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     The weights are renamed first: a kill between the two renames leaves the new weights
     with the old epoch number, so the resumed run repeats one epoch (its history row is
     overwritten), never skips one.
+
+    It also keeps the state of the model's random generators (``seeds.npz``), which
+    Keras's backup leaves out, so that dropout and in-model augmentation draw after a
+    resume what they would have drawn without the kill.
     """
+
+    @property
+    def _seeds_path(self) -> str:
+        return os.path.join(self.backup_dir, "seeds.npz")
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if os.path.isfile(self._training_metadata_path) and os.path.isfile(self._seeds_path):
+            with np.load(self._seeds_path) as f:
+                for i, v in enumerate(_seed_states(self.model)):
+                    v.assign(f[f"{i:05d}"])
 
     def _save_model(self):
         final = (self._weights_path, self._training_metadata_path)
@@ -80,5 +160,29 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             super()._save_model()
         finally:
             self._weights_path, self._training_metadata_path = final
+        with open(_partial(self._seeds_path), "wb") as f:
+            np.savez(f, **{f"{i:05d}": np.asarray(v) for i, v in enumerate(_seed_states(self.model))})
         os.replace(_partial(final[0]), final[0])
+        os.replace(_partial(self._seeds_path), self._seeds_path)
         os.replace(_partial(final[1]), final[1])
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """``keras.callbacks.EarlyStopping`` that, after a resume, counts on from the epochs already run.
+
+    Args:
+        history: the rows of the epochs run before (``monitor`` and ``epoch``), replayed at the start
+            of training for the epochs before the one training resumes from.
+    """
+
+    def __init__(self, *args, history: Sequence[dict] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.past = list(history)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        start = getattr(self.model, "_initial_epoch", 0) or 0
+        for row in self.past:
+            if int(row["epoch"]) < start and self.monitor in row:
+                self.on_epoch_end(int(row["epoch"]), {self.monitor: row[self.monitor]})
+        self.model.stop_training = False

@@ -3,8 +3,9 @@
     RUN/config.json                   resolved configuration, split, counts, input shapes, runtime, records, versions
     RUN/history.csv                   one row per epoch, appended as training goes (survives a kill)
     RUN/history.json                  the same, one row per epoch, written at the end
-    RUN/checkpoints/best.weights.h5   best validation UA so far; last.weights.h5: the last epoch
-    RUN/backup/                       BackupAndRestore's state while training (removed at the end)
+    RUN/checkpoints/best.weights.npz  the weights (not the optimizer's) of the best validation UA so far
+    RUN/backup/                       what a resume needs: weights and optimizer, the random generators' state and
+                                      the epoch (one copy, replaced every epoch; removed at the end)
     RUN/train_done.json               training finished; model.keras holds the selected weights
     RUN/model.keras                   the selected model
     RUN/metrics.json                  test and validation scores: the run is finished
@@ -54,8 +55,7 @@ class RunDir:
     metrics_file = _File(METRICS)
     history_csv = _File(HISTORY_CSV)
     checkpoints = _File("checkpoints")
-    best_weights = _File("checkpoints", "best.weights.h5")
-    last_weights = _File("checkpoints", "last.weights.h5")
+    best_weights = _File("checkpoints", "best.weights.npz")
     backup = _File("backup")
     model_file = _File("model.keras")
     tensorboard = _File("tensorboard")
@@ -132,7 +132,10 @@ class RunDir:
         """The resolved configuration (``config.json``)."""
         if not self.config_file.is_file():
             raise FileNotFoundError(f"{self.config_file}: not a run folder of python -m emotf.fit (no config.json)")
-        return json.loads(self.config_file.read_text())
+        try:
+            return json.loads(self.config_file.read_text())
+        except ValueError as e:
+            raise ValueError(f"{self.config_file}: damaged ({e})") from None
 
     @property
     def train_config(self) -> dict[str, Any]:
@@ -199,7 +202,12 @@ class RunDir:
 
         if not self.model_file.is_file():
             raise FileNotFoundError(f"{self.model_file}: no model; the run has not finished training")
-        model = keras.saving.load_model(str(self.model_file), compile=False)
+        try:
+            model = keras.saving.load_model(str(self.model_file), compile=False)
+        except Exception as e:  # a damaged or foreign file: Keras's own error does not say which file
+            raise ValueError(f"{self.model_file}: cannot be loaded ({type(e).__name__}: {str(e)[:200]}); it is "
+                             f"damaged or not an emotf model: restore it, or train the run again (python -m emotf.fit "
+                             f"with its settings, in config.json, and --overwrite)") from None
         upgraded = models.with_stored_inputs(model, self.colormap)
         if upgraded is not model:
             log.info("%s: the model predates the colour-map layer (it takes RGB images); wrapped with the run's "

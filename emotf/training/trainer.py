@@ -27,8 +27,8 @@ def default_out(cfg: TrainConfig, corpus: str, variant: str) -> str:
     return os.path.join("runs", f"{cfg.arch}-{corpus}-{variant}-c{cfg.classes}-{cfg.split}-f{cfg.fold}")
 
 
-def _best_so_far(phase: RunDir, key: str, mode: str) -> float | None:
-    vals = [float(r[key]) for r in phase.history() if key in r and not math.isnan(r[key])]
+def _best_of(history: list[dict], key: str, mode: str) -> float | None:
+    vals = [float(r[key]) for r in history if key in r and not math.isnan(r[key])]
     if not vals:
         return None
     return max(vals) if mode == "max" else min(vals)
@@ -36,26 +36,43 @@ def _best_so_far(phase: RunDir, key: str, mode: str) -> float | None:
 
 def fit_phase(model, train_ds, val_ds, *, phase: RunDir, epochs: int, steps_per_epoch: int, monitor: str, mode: str,
               batch_size: int, patience: int = 0, tensorboard: bool = False, verbose: int = 2):
-    """``model.fit`` with resume (BackupAndRestore), best/last checkpoints and a CSV history that survives kills.
+    """``model.fit`` with resume, the best epoch's weights and a CSV history that survives kills.
+
+    A resumed phase continues exactly where the killed one stopped (weights, optimizer,
+    random generators, early stopping's count and the position in ``train_ds``, an endless
+    stream of batches: the epochs already run are skipped in it), so its history and
+    metrics equal an uninterrupted run's on the same machine.
 
     Returns:
         The phase's history, one dict per epoch.
     """
     import keras
 
-    from emotf.training.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, Throughput
+    from emotf.training.callbacks import (
+        AtomicBackupAndRestore,
+        BestWeights,
+        Interruptible,
+        ResumableEarlyStopping,
+        Throughput,
+        resume_epoch,
+    )
 
     phase.checkpoints.mkdir(parents=True, exist_ok=True)
+    start = resume_epoch(phase.backup)
+    past = [r for r in phase.history() if int(r["epoch"]) < start]
+    if start:
+        log.info("resuming %s at epoch %d of %d", phase.path, start + 1, epochs)
+        # Keras keeps one iterator over the stream for all epochs: epoch k begins at batch k * steps
+        train_ds = train_ds.skip(start * steps_per_epoch)
     callbacks = [
+        Interruptible(),
         Throughput(batch_size),
-        AtomicModelCheckpoint(str(phase.best_weights), monitor=monitor, mode=mode, save_best_only=True,
-                              save_weights_only=True, initial_value_threshold=_best_so_far(phase, monitor, mode)),
-        AtomicModelCheckpoint(str(phase.last_weights), save_weights_only=True),
+        BestWeights(phase.best_weights, monitor, mode, initial_value=_best_of(past, monitor, mode)),
         keras.callbacks.CSVLogger(str(phase.history_csv), append=True),
         AtomicBackupAndRestore(str(phase.backup)),
     ]
     if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+        callbacks.append(ResumableEarlyStopping(monitor=monitor, mode=mode, patience=patience, history=past))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(phase.tensorboard), write_graph=False, profile_batch=0))
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
@@ -82,6 +99,7 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
 
     from emotf import models
     from emotf.training import experiment, runtime
+    from emotf.training.callbacks import load_weights_file
 
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
                            logical_cpus=cfg.logical_cpus, arch=cfg.arch)
@@ -102,7 +120,7 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
                                 epochs=cfg.num_epochs, steps_per_epoch=steps, monitor="val_ua", mode="max",
                                 batch_size=cfg.batch_size, patience=cfg.patience, tensorboard=True, verbose=verbose)
             if cfg.select == "best" and run_dir.best_weights.is_file():
-                model.load_weights(str(run_dir.best_weights))
+                load_weights_file(model, run_dir.best_weights)
             model.save(str(run_dir.model_file))
             run_dir.mark_done({"epochs_run": len(history), "select": cfg.select})
         else:
@@ -127,6 +145,7 @@ def _compile(model, cfg: TrainConfig, num_classes: int, rt, steps_per_epoch: int
 def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -> None:
     """Contrastive pre-training of the two encoders, resumable, done once (``RUN/pretrain``)."""
     from emotf.training import contrastive
+    from emotf.training.callbacks import load_weights_file
 
     if phase.is_trained:
         encoders[0].load_weights(str(phase.encoder_weights("audio")))
@@ -143,7 +162,7 @@ def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -
                         steps_per_epoch=data["steps"], monitor="val_loss", mode="min", batch_size=cfg.batch_size,
                         verbose=verbose)
     if phase.best_weights.is_file():
-        siamese.load_weights(str(phase.best_weights))
+        load_weights_file(siamese, phase.best_weights)
     encoders[0].save_weights(str(phase.encoder_weights("audio")))
     encoders[1].save_weights(str(phase.encoder_weights("video")))
     phase.clear_backup()
@@ -170,7 +189,7 @@ def _evaluate_and_report(model, cfg: TrainConfig, ex, history, run_dir: RunDir) 
     else:
         result["selected_epoch"] = len(history)
     result["params"] = int(model.count_params())
-    title = f"{cfg.arch} · {info.corpus}/{info.variant} · {split.scheme} fold {split.fold + 1}"
+    title = f"{cfg.arch} · {info.corpus}/{info.variant} · {split.scheme} --fold {split.fold}"
     plots.confusion_png(result["test"]["confusion_matrix"], class_names, run_dir.figure("confusion_test"),
                         title=f"{title} · test UA {result['test']['ua']:.3f}")
     plots.confusion_png(result["validation"]["confusion_matrix"], class_names, run_dir.figure("confusion_val"),
