@@ -7,7 +7,9 @@
 Each (arch, XLA, precision) runs in a fresh process (the dtype policy is
 global) that builds the model with its ``emotf.models`` builder, compiles it
 as ``emotf.fit`` does (AdamW, cross-entropy, WA/UA metrics), runs a warm-up
-step (tracing, XLA compilation) and then times ``--steps`` steps of
+step (tracing, XLA compilation) and then times ``--steps`` steps (from a callback: the
+time between the ends of consecutive steps, median; not the wall time of ``fit``, which
+can sit idle for seconds after its last step) of
 ``Model.fit`` over one repeated batch of stored 200x300x1 uint8 spectrograms
 (and 20x60x100x3 uint8 frame stacks), as the records hold them, or for the
 waveform model 3-s waveforms (``--crop-s``, its training crops, SpecAugment
@@ -32,6 +34,7 @@ SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
 def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_precision: str,
             num_classes: int = 4, crop_s: float = 3.0) -> dict:
     """One configuration, in this process: {"samples_per_s", "step_ms", "compile_s", ...}."""
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -59,16 +62,32 @@ def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_p
         x = {k: batch(s) for k, s in SHAPES.items()} if modality == "av" else batch(shape)
     y = rng.integers(0, num_classes, batch_size).astype(np.int32)
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+
+    class StepClock(keras.callbacks.Callback):
+        """When each training step ended."""
+
+        def __init__(self):
+            super().__init__()
+            self.ends: list[float] = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    clock = StepClock()
     t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds = time.perf_counter() - t0
+    model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0, callbacks=[clock])
+    compile_s = clock.ends[0] - t0
+    clock.ends.clear()
+    model.fit(ds, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[clock])
+    # The time between the ends of consecutive steps: the step itself. Not the wall time of fit, which
+    # after the last step can sit idle for up to ~10 s before returning (docs/benchmarks.md).
+    gaps = sorted(b - a for a, b in zip(clock.ends, clock.ends[1:], strict=False))
+    step_s = gaps[len(gaps) // 2]
     return {"arch": arch, "params": model.count_params(), "batch": batch_size, "steps": steps,
             "xla": rt.jit_compile, "policy": rt.policy, "device": rt.devices[0],
-            "first_step_s": round(compile_s, 1), "step_ms": round(1000 * seconds / steps, 1),
-            "samples_per_s": round(batch_size * steps / seconds, 2), "peak_rss_mb": peak_rss_mb()}
+            "first_step_s": round(compile_s, 1), "step_ms": round(1000 * step_s, 1),
+            "step_ms_min_max": [round(1000 * gaps[0], 1), round(1000 * gaps[-1], 1)],
+            "samples_per_s": round(batch_size / step_s, 2), "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> int:

@@ -27,8 +27,10 @@ class Arch:
         builder: ``"module:function"`` of its ``build_<arch>(input_shape, num_classes, **kwargs)``.
         audio_branch: whether it can be the audio branch of the ``av`` model (``--audio-arch``).
         in_paper: whether the paper has it (the others are emotf's own).
-        xla: whether ``--jit-compile auto`` compiles it with XLA in training: faster on this CPU for the
-            paper's models (about 2×), slower for the waveform model (about 0.6×; docs/benchmarks.md).
+        xla: whether ``--jit-compile auto`` compiles it with XLA when training on a CPU (on a GPU auto is
+            on): only where XLA was measured faster there. On the 2-core AMD EPYC (AVX-512) it was slower
+            for every architecture measured (cnn and cnn_rnn 1.2x, logmel_cnn 1.6x slower, 0.8-1.9 GB more
+            memory; docs/benchmarks.md).
         train_defaults: training settings (TrainConfig fields) the architecture is trained with unless a
             flag (or ``--hparams``) says otherwise; none for the paper's models, which take the paper's.
     """
@@ -39,7 +41,7 @@ class Arch:
     builder: str
     audio_branch: bool = False
     in_paper: bool = True
-    xla: bool = True
+    xla: bool = False
     train_defaults: dict = dataclasses.field(default_factory=dict)
 
     def build_fn(self) -> Callable[..., Any]:
@@ -59,7 +61,7 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("crnn", "audio", 50, "emotf.models.audio:build_crnn", audio_branch=True, in_paper=False),
     Arch("video_3dcnn", "video", 15, "emotf.models.audiovisual:build_video_3dcnn"),
     Arch("av", "av", 15, "emotf.models.audiovisual:build_av"),
-    Arch("logmel_cnn", "waveform", 60, "emotf.models.waveform:build_logmel_cnn", in_paper=False, xla=False,
+    Arch("logmel_cnn", "waveform", 60, "emotf.models.waveform:build_logmel_cnn", in_paper=False,
          train_defaults=RECIPE),
 )}
 AUDIO_BRANCHES = tuple(a.name for a in ARCHS.values() if a.audio_branch)

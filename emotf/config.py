@@ -263,8 +263,9 @@ class TrainConfig:
     select: str = option("best", "keep the epoch of best validation UA, or the last", ("best", "last"))
     max_steps_per_epoch: int = option(0, "cap on the training steps of an epoch (0: the whole training portion)")
     mixed_precision: str = option("auto", "auto: mixed_float16 on a GPU, float32 on a CPU", ("auto", "on", "off"))
-    jit_compile: str = option("auto", "XLA: auto is on in training on one device where it is faster (the arch's xla in "
-                                      "emotf.catalog), off in searches (docs/tuning.md)",
+    jit_compile: str = option("auto", "XLA: auto is on in training on one GPU; on a CPU only for an arch it was "
+                                      "measured faster for (its xla in emotf.catalog: none so far; "
+                                      "docs/benchmarks.md); off in searches (docs/tuning.md)",
                              ("auto", "on", "off"))
     strategy: str = option("default", "tf.distribute strategy", ("default", "mirrored", "multiworker"))
     logical_cpus: int = option(0, "split the CPU into this many logical devices (mirrored on a CPU)")

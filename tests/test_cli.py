@@ -51,15 +51,17 @@ def test_flags_map_back_onto_the_config():
         cli.train_config(fit.build_parser().parse_args(["--augment", "flip"]), [])
 
 
-def test_xla_auto_is_on_for_training_and_off_for_searches():
+def test_xla_auto_is_on_for_training_on_a_gpu_and_off_on_cpu_and_in_searches():
     from emotf.training.runtime import resolve_jit
 
-    assert resolve_jit("auto") is True
-    assert resolve_jit("auto", search=True) is False  # what a search then writes in its config.json, too
-    assert resolve_jit("auto", strategy="mirrored") is False and resolve_jit("auto", backend="jax") is False
-    assert resolve_jit("on", search=True) is True and resolve_jit("off") is False
-    # where XLA makes an architecture slower on this CPU, auto leaves it off (emotf.catalog: xla)
-    assert resolve_jit("auto", arch="cnn_rnn") is True and resolve_jit("auto", arch="logmel_cnn") is False
+    assert resolve_jit("auto", gpu=True) is True and resolve_jit("auto", gpu=True, arch="cnn_rnn") is True
+    assert resolve_jit("auto", gpu=True, search=True) is False  # what a search then writes in its config.json, too
+    assert resolve_jit("auto", gpu=True, strategy="mirrored") is False
+    assert resolve_jit("auto", gpu=True, backend="jax") is False
+    assert resolve_jit("on", search=True) is True and resolve_jit("off", gpu=True) is False
+    # on a CPU XLA was measured slower for every architecture it was measured for (emotf.catalog: xla)
+    assert [a for a in catalog.ARCHS if resolve_jit("auto", arch=a)] == [a for a, x in catalog.ARCHS.items() if x.xla]
+    assert resolve_jit("auto", arch="cnn_rnn") is False and resolve_jit("auto", arch="logmel_cnn") is False
     assert resolve_jit("on", arch="logmel_cnn") is True
     with pytest.raises(ValueError):
         resolve_jit("yes")

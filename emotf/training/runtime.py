@@ -72,18 +72,19 @@ def configure(*, mixed_precision: str = "auto", strategy: str = "default", jit_c
     else:
         strat = tf.distribute.get_strategy()
         devices = [d.name for d in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]]
-    jit = resolve_jit(jit_compile, strategy=strategy, backend=keras.backend.backend(), search=search, arch=arch)
+    jit = resolve_jit(jit_compile, strategy=strategy, backend=keras.backend.backend(), search=search, arch=arch,
+                      gpu=bool(gpus))
     return Runtime(strat, policy, jit, devices, int(strat.num_replicas_in_sync))
 
 
 def resolve_jit(jit_compile: str, *, strategy: str = "default", backend: str = "tensorflow",
-                search: bool = False, arch: str = "") -> bool:
+                search: bool = False, arch: str = "", gpu: bool = False) -> bool:
     """Whether models are compiled with XLA: "on", "off", or "auto".
 
-    "auto" is on for training on one device with the TensorFlow backend, for the architectures
-    XLA makes faster on this CPU (``xla`` in `emotf.catalog.ARCHS`; docs/benchmarks.md), and off
-    under a distribution strategy and in searches: XLA's compiled code outlives ``clear_session``,
-    about 40 MB per trial (docs/tuning.md).
+    "auto" is on for training on one device with the TensorFlow backend: on a GPU, and on a CPU
+    for the architectures XLA was measured to make faster there (``xla`` in `emotf.catalog.ARCHS`;
+    none so far: docs/benchmarks.md); off under a distribution strategy and in searches: XLA's
+    compiled code outlives ``clear_session``, about 40 MB per trial (docs/tuning.md).
     """
     from emotf.catalog import ARCHS
 
@@ -91,7 +92,7 @@ def resolve_jit(jit_compile: str, *, strategy: str = "default", backend: str = "
         raise ValueError(f"jit_compile must be auto, on or off. Received: {jit_compile!r}")
     if jit_compile != "auto":
         return jit_compile == "on"
-    faster = ARCHS[arch].xla if arch in ARCHS else True
+    faster = gpu or (ARCHS[arch].xla if arch in ARCHS else False)
     return strategy == "default" and backend == "tensorflow" and not search and faster
 
 
