@@ -165,7 +165,7 @@ def test_video_branch_alone_learns_from_faces(tiny_records, tmp_path):
     hp = tmp_path / "hp.json"
     hp.write_text(json.dumps(SMALL_VIDEO))
     out = tmp_path / "video"
-    assert _fit("--arch", "video_3dcnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "8",
+    assert _fit("--arch", "video_3dcnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "15",
                 "--hparams", str(hp)) == 0
     m = _metrics(out)
     assert m["test"]["ua"] > 0.5  # chance 0.25: the frames reach the model
