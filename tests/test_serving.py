@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import shutil
 
 import numpy as np
@@ -46,6 +47,8 @@ def test_predict_keras_and_tflite_agree_on_a_real_ravdess_clip(real_ravdess_run,
     assert export.main([str(run_dir), "--format", "tflite"]) == 0
     lite = run_dir / "export" / "model.tflite"
     runner = exporter.TFLiteRunner(lite)
+    assert runner.num_threads == os.cpu_count()  # TFLite alone would use one thread
+    assert exporter.TFLiteRunner(lite, num_threads=1).num_threads == 1
     (spec,) = runner.inputs
     assert spec["dtype"] == np.uint8 and tuple(spec["shape"][1:]) == (200, 300, 1)  # the stored spectrogram
     clip = sorted((src / "Actor_10").glob("03-01-05-02-*"))[0]  # an actor the model never saw
