@@ -373,3 +373,29 @@ def test_data_without_corpus_asks_which_and_guesses(tmp_path, caplog):
     msg = caplog.records[-1].getMessage()
     assert "which corpus is it? Name its reader with --corpus" in msg and "look like emodb" in msg
     assert not (tmp_path / "o").exists()
+
+
+def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_resumes(synth_iemocap, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    root, _ = synth_iemocap
+    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
+            "--variant", "ds4", "--shard-size", "1", "--workers", "2", "--no-progress"]
+    ref = tmp_path / "ref"
+    subprocess.run(args + ["--out", str(ref)], check=True, cwd=ROOT, capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    target = out / "iemocap" / "ds4"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(target.glob("*.tfrecord")):
+        time.sleep(0.05)
+    workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    assert workers, "no worker to kill"
+    workers[0].kill()  # as the kernel's OOM killer would
+    text, _ = proc.communicate(timeout=120)  # before: multiprocessing.Pool waited here for ever
+    assert proc.returncode == 2, text
+    assert "a worker process died" in text and "run the same command again to resume" in text
+    assert "Traceback" not in text
+    subprocess.run(args + ["--out", str(out)], check=True, cwd=ROOT, capture_output=True)
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["digest"] == json.loads((ref / "iemocap" / "ds4" / "manifest.json").read_text())["digest"]

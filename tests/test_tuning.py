@@ -218,3 +218,18 @@ def test_distributed_search_chief_and_two_workers_on_loopback(tiny_records, tmp_
     assert len(rows) == 1 + 4
     ran = {json.loads(p.read_text())["tuner_id"] for p in (out / "search").glob("trial_*/emotf.json")}
     assert ran <= {"tuner0", "tuner1"} and len(ran) == 2  # both workers ran trials
+
+
+def test_a_damaged_search_folder_is_named_and_overwrite_starts_again(tiny_records, tmp_path, caplog):
+    out = tmp_path / "s"
+    assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "1", "--max-epochs", "1") == 0
+    oracle = out / "search" / "oracle.json"
+    oracle.write_text(oracle.read_text()[:40])  # cut short, as a kill or a full disk leaves it
+    caplog.set_level("ERROR", logger="emotf")
+    assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "2", "--max-epochs", "1") == 2
+    assert f"{oracle}: damaged" in caplog.text and "--overwrite" in caplog.text
+    (out / "config.json").write_text("{")
+    assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "2", "--max-epochs", "1") == 2
+    assert f"{out / 'config.json'}: damaged" in caplog.text
+    assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "1", "--max-epochs", "1",
+                 "--overwrite") == 0

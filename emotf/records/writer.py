@@ -25,6 +25,8 @@ import os
 import shutil
 import sys
 import time
+from concurrent import futures
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -295,8 +297,11 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
     queue = [u for s in pending for u in s.utterances]
     ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow threads
     bar = _progress(len(queue), progress)
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.to_dict(), with_video))
-    results = pool.imap(_work, queue, chunksize=1)
+    # An executor, not multiprocessing.Pool: a Pool replaces a worker that dies (killed, out of memory, a decoder
+    # crashing) and waits forever for the utterance it held; the executor says so (BrokenProcessPool).
+    pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                       initargs=(cfg.to_dict(), with_video))
+    results = pool.map(_work, queue, chunksize=1)
     writer, warned = None, False
     try:
         for shard in pending:
@@ -304,8 +309,16 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
             summary = {"shard": shard.name, "records": 0, "utterances": 0, "per_label": collections.Counter(),
                        "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
                        "face_fallbacks": 0, "video_clips": 0, "band_limited": {}}
-            for _ in shard.utterances:
-                utt, res, error = next(results)
+            for waited in shard.utterances:
+                try:
+                    utt, res, error = next(results)
+                except BrokenProcessPool:
+                    raise PreprocessError(
+                        f"a worker process died (killed, out of memory, crashed inside a decoder, or could not start: "
+                        f"a script that calls emotf needs `if __name__ == '__main__':`) while "
+                        f"{waited.audio_path} or an utterance after it was being processed; the finished shards "
+                        f"are kept: run the same command again to resume (with --workers 1 --strict to find the "
+                        f"file, if it happens again)") from None
                 interrupts.check()
                 bar.update(1)
                 if res is None:
@@ -341,8 +354,7 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
     finally:
         if writer is not None:
             writer.abort()
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)  # the utterances being processed finish; no others start
         bar.close()
 
 

@@ -240,7 +240,14 @@ def claim_folder(out: Path, config: dict[str, Any], overwrite: bool, *, ignore: 
     out = Path(out)
     old = out / CONFIG
     if old.is_file():
-        prev = {**(defaults or {}), **json.loads(old.read_text()).get("config", {})}
+        try:
+            written = json.loads(old.read_text())
+        except ValueError as e:
+            if not overwrite:
+                raise ValueError(f"{old}: damaged ({e}), so what {out} holds is unknown: restore it, or pass "
+                                 f"--overwrite to start again there") from None
+            written = {}
+        prev = {**(defaults or {}), **written.get("config", {})}
         diff = sorted(k for k in set(prev) | set(config) if k not in ignore and prev.get(k) != config.get(k))
         if diff and not overwrite:
             raise ValueError(f"{out} holds a run of another configuration (differs in {diff}); "

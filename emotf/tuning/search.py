@@ -11,6 +11,7 @@ with the hparams view. The same call again continues an interrupted search.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
@@ -94,10 +95,20 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     extra = {"audio_arch": cfg.audio_arch} if cfg.modality == "av" else {}
     hypermodel = hypermodels.get_hypermodel(cfg.arch, ex.shapes, len(ex.class_names), jit_compile=rt.jit_compile,
                                             colormap=cfg.colormap, augment=cfg.augment, **extra)
-    tuner = tuners.make_tuner(scfg.tuner, hypermodel, out, max_trials=scfg.max_trials, max_epochs=scfg.max_epochs,
-                              factor=scfg.factor, executions_per_trial=scfg.executions_per_trial, overwrite=False,
-                              seed=cfg.seed, distribution_strategy=rt.strategy if cfg.strategy != "default" else None,
-                              trials_per_process=0 if role else scfg.trials_per_process)
+    try:  # KerasTuner reloads a search's state here, from JSON files a kill or a full disk may have cut short
+        tuner = tuners.make_tuner(scfg.tuner, hypermodel, out, max_trials=scfg.max_trials,
+                                  max_epochs=scfg.max_epochs, factor=scfg.factor,
+                                  executions_per_trial=scfg.executions_per_trial, overwrite=False, seed=cfg.seed,
+                                  distribution_strategy=rt.strategy if cfg.strategy != "default" else None,
+                                  trials_per_process=0 if role else scfg.trials_per_process)
+    except (ValueError, KeyError) as e:
+        damaged = damaged_state(out)
+        if not damaged:
+            raise
+        path, why = damaged[0]
+        raise ValueError(f"{path}: damaged ({why}), so the search in {out} cannot resume"
+                         f"{f' (and {len(damaged) - 1} more file(s))' if len(damaged) > 1 else ''}: restore it, or "
+                         f"start the search again with --overwrite (its finished trials are lost)") from e
     fit_kwargs: dict[str, Any] = {}
     if cfg.modality == "av" and cfg.pretrain_epochs:
         pairs = contrastive.pair_streams(ex, cfg)
@@ -115,6 +126,17 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     if role == "worker":
         return {"rows": [], "best": None}
     return write_results(tuner, hypermodel, cfg, out)
+
+
+def damaged_state(out: Path) -> list[tuple[Path, str]]:
+    """The JSON files of a search folder that do not parse: (path, why)."""
+    bad = []
+    for path in sorted(Path(out).rglob("*.json")):
+        try:
+            json.loads(path.read_text())
+        except (ValueError, OSError) as e:
+            bad.append((path, str(e)))
+    return bad
 
 
 def write_results(tuner, hypermodel, cfg: TrainConfig, out: Path) -> dict[str, Any]:
