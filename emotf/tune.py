@@ -71,6 +71,12 @@ def _supervise(argv: list[str]) -> int:
         args = argv if part == 1 else [a for a in argv if a != "--overwrite"]
         rc = subprocess.call([sys.executable, "-m", "emotf.tune", *args], env=env,
                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        if rc < 0:  # killed by a signal: say so, instead of an exit status nobody reads
+            import signal
+
+            cli.log.error("error: search process %d was killed (%s: out of memory, or by hand); the finished trials "
+                          "are kept: run the same command again to resume", part, signal.Signals(-rc).name)
+            return 2
         if rc != EX_RECYCLE:
             return rc
         part += 1

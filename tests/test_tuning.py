@@ -233,3 +233,26 @@ def test_a_damaged_search_folder_is_named_and_overwrite_starts_again(tiny_record
     assert f"{out / 'config.json'}: damaged" in caplog.text
     assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "1", "--max-epochs", "1",
                  "--overwrite") == 0
+
+
+def test_a_killed_search_process_is_said_and_the_same_command_resumes(tiny_records, tmp_path):
+    out = tmp_path / "killed"
+    args = _args(tiny_records, out, "--max-trials", "2")
+    with open(tmp_path / "first.log", "w") as log:
+        proc = _spawn(args, {}, log)
+        deadline = time.time() + 240
+        first = out / "search" / "trial_0" / "trial.json"
+        while time.time() < deadline and proc.poll() is None:
+            if first.is_file() and json.loads(first.read_text()).get("status") == "COMPLETED":
+                break
+            time.sleep(0.2)
+        searchers = psutil.Process(proc.pid).children(recursive=True)
+        assert searchers
+        for p in searchers:
+            p.kill()  # the search process, not its supervisor: as the OOM killer would
+        assert proc.wait(timeout=60) == 2
+    text = (tmp_path / "first.log").read_text()
+    assert "was killed (SIGKILL" in text and "run the same command again to resume" in text
+    with open(tmp_path / "second.log", "w") as log:
+        assert _spawn(args, {}, log).wait(timeout=400) == 0
+    assert len((out / "results.csv").read_text().strip().splitlines()) == 1 + 2
