@@ -126,6 +126,13 @@ def test_rerun_skips_finished_shards_and_refuses_another_config(synth_iemocap, t
     assert m3["variant"] == "ds1" and m3["shards_resumed"] == 0
 
 
+def _wait_for_shards(target, n: int, timeout_s: float = 120) -> None:
+    """Wait until ``target`` holds ``n`` finished shards (a run writing them, in another process)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and len(list(target.glob("*.tfrecord"))) < n:
+        time.sleep(0.05)
+
+
 def test_killed_run_resumes_without_duplicates_or_losses(synth_iemocap, tmp_path):
     root, _ = synth_iemocap
     args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
@@ -136,9 +143,7 @@ def test_killed_run_resumes_without_duplicates_or_losses(synth_iemocap, tmp_path
     proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = out / "iemocap" / "ds4"
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(target.glob("*.tfrecord"))) < 2:
-        time.sleep(0.05)
+    _wait_for_shards(target, 2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = list(target.glob("*.tfrecord"))
@@ -352,9 +357,7 @@ def test_ctrl_c_ends_in_one_line_and_the_same_command_resumes(synth_iemocap, tmp
     # a shell runs background jobs with SIGINT ignored; a terminal's Ctrl-C finds it at its default
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(target.glob("*.tfrecord")):
-        time.sleep(0.05)
+    _wait_for_shards(target, 1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
@@ -386,9 +389,7 @@ def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_r
     proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     target = out / "iemocap" / "ds4"
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(target.glob("*.tfrecord")):
-        time.sleep(0.05)
+    _wait_for_shards(target, 1)
     workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
     assert workers, "no worker to kill"
     workers[0].kill()  # as the kernel's OOM killer would

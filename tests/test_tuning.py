@@ -154,17 +154,23 @@ def _args(records, out, *extra):
             "--max-steps-per-epoch", "2", "--quiet", "--tuner", "random", "--max-epochs", "1", *extra]
 
 
+def _wait_for_first_trial(proc, out, timeout_s: float = 240):
+    """Wait until the search in ``out`` has finished its first trial (or ``proc`` ended); its trial.json."""
+    deadline = time.time() + timeout_s
+    first = out / "search" / "trial_0" / "trial.json"
+    while time.time() < deadline and proc.poll() is None:
+        if first.is_file() and json.loads(first.read_text()).get("status") == "COMPLETED":
+            break
+        time.sleep(0.2)
+    return first
+
+
 def test_interrupted_search_resumes_without_redoing_finished_trials(tiny_records, tmp_path):
     out = tmp_path / "resume"
     args = _args(tiny_records, out, "--max-trials", "3")
     with open(tmp_path / "first.log", "w") as log:
         proc = _spawn(args, {}, log)
-        deadline = time.time() + 240
-        first = out / "search" / "trial_0" / "trial.json"
-        while time.time() < deadline and proc.poll() is None:
-            if first.is_file() and json.loads(first.read_text()).get("status") == "COMPLETED":
-                break
-            time.sleep(0.2)
+        first = _wait_for_first_trial(proc, out)
         searchers = psutil.Process(proc.pid).children(recursive=True)  # the supervised search process
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -240,12 +246,7 @@ def test_a_killed_search_process_is_said_and_the_same_command_resumes(tiny_recor
     args = _args(tiny_records, out, "--max-trials", "2")
     with open(tmp_path / "first.log", "w") as log:
         proc = _spawn(args, {}, log)
-        deadline = time.time() + 240
-        first = out / "search" / "trial_0" / "trial.json"
-        while time.time() < deadline and proc.poll() is None:
-            if first.is_file() and json.loads(first.read_text()).get("status") == "COMPLETED":
-                break
-            time.sleep(0.2)
+        _wait_for_first_trial(proc, out)
         searchers = psutil.Process(proc.pid).children(recursive=True)
         assert searchers
         for p in searchers:
