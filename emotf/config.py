@@ -133,6 +133,9 @@ class VideoConfig:
     encoding: str = "jpeg"  # frame-stack encoding in the records: "jpeg" (filmstrip) or "raw"
     jpeg_quality: int = 90
     iemocap_side_rule: str = "mocap-left"
+    # A frame whose brightest pixel is below this (of 255) shows nothing (a black lead-in or fade): it is replaced
+    # by the nearest frame of its stack that shows something. 0 keeps such frames.
+    blank_level: int = 24
 
     def __post_init__(self):
         _check(self.frames >= 2, f"frames must be >= 2. Received: {self.frames}")
@@ -140,6 +143,7 @@ class VideoConfig:
         _check(1 <= self.detect_frames <= self.frames,
                f"detect_frames must lie in [1, frames]. Received: {self.detect_frames}")
         _check(self.encoding in ("jpeg", "raw"), f"encoding must be 'jpeg' or 'raw'. Received: {self.encoding}")
+        _check(0 <= self.blank_level <= 255, f"blank_level must lie in [0, 255]. Received: {self.blank_level}")
         _check(self.iemocap_side_rule in ("mocap-left", "mocap-right", "left", "right"),
                f"unknown iemocap_side_rule. Received: {self.iemocap_side_rule}")
 

@@ -1,4 +1,5 @@
-"""PNG figures of a run: the confusion matrix and the training curves (matplotlib, no display)."""
+"""PNG figures: a run's confusion matrix and training curves, a records folder's face crops (matplotlib, no
+display)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,42 @@ def curves_png(history: Sequence[Mapping[str, float]], path: str | Path, title: 
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def faces_png(cells: Mapping[tuple[str, str], tuple[np.ndarray, bool]], speakers: Sequence[str],
+              class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """A contact sheet of face crops: one row per speaker, one column per class.
+
+    Args:
+        cells: {(speaker, class): (frames, found)}: ``frames`` (n, h, w, 3) uint8 RGB, a few frames of one
+            stored face stack, shown side by side; ``found`` False where the fixed fallback box was used (the
+            cell is framed in red). Missing cells stay blank.
+    """
+    plt = _pyplot()
+    rows, cols = len(speakers), len(class_names)
+    sample = next(iter(cells.values()))[0] if cells else np.zeros((1, 60, 100, 3), np.uint8)
+    n, h, w = sample.shape[:3]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * n * w / 100 * 0.9 + 0.8, rows * h / 100 * 0.9 + 0.6),
+                             dpi=100, squeeze=False)
+    for i, spk in enumerate(speakers):
+        for j, name in enumerate(class_names):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if (spk, name) in cells:
+                frames, found = cells[(spk, name)]
+                ax.imshow(np.concatenate(list(frames), axis=1))
+                if not found:
+                    for side in ax.spines.values():
+                        side.set_color("red")
+                        side.set_linewidth(3)
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(spk, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 

@@ -5,7 +5,10 @@ spaced times; the speaking actor's half of the frame is kept where the corpus
 shows two actors; a face detector (MTCNN, whose weights ship inside its wheel)
 looks at a few of the 20 frames and the median of its boxes is used for all of
 them, so the crop does not jitter. Where no face is found a fixed box is used
-and the fallback is counted. The box is widened to the 100:60 aspect of the
+and the fallback is counted. Blank frames (a black lead-in, as 66 of the 240
+Javanese clips have for up to 0.73 s) are replaced by the nearest frame of the
+stack that shows something, and counted: black frames would tell the model where
+a recording starts, not what the face shows. The box is widened to the 100:60 aspect of the
 output before resizing, so faces are not squashed.
 """
 
@@ -24,6 +27,7 @@ from emotf.features.audio import BadInputError
 class FaceStack:
     frames: np.ndarray  # (frames, height, width, 3) uint8 RGB
     face_found: bool  # False: the fixed fallback box was used
+    blank_frames: int = 0  # frames that showed nothing, replaced by their nearest neighbour with a picture
 
 
 def span_frame_times(start_s: float, end_s: float, n: int) -> np.ndarray:
@@ -132,17 +136,35 @@ def crop_box(face: np.ndarray, shape_hw: tuple[int, int], cfg: VideoConfig) -> t
     return x0, y0, max(1, int(round(cw))), max(1, int(round(ch)))
 
 
+def fill_blank(frames: list[np.ndarray], level: int) -> tuple[list[np.ndarray], int]:
+    """Replace each frame whose brightest pixel is below ``level`` by the nearest frame that is not blank.
+
+    Returns:
+        The frames (the same list where none is blank, or all are), and how many were replaced.
+    """
+    if level <= 0:
+        return frames, 0
+    shown = [i for i, f in enumerate(frames) if int(f.max()) >= level]
+    if not shown or len(shown) == len(frames):
+        return frames, 0
+    nearest = np.asarray(shown)
+    out = [f if int(f.max()) >= level else frames[int(nearest[np.argmin(np.abs(nearest - i))])]
+           for i, f in enumerate(frames)]
+    return out, len(frames) - len(shown)
+
+
 def face_stack(frames_bgr: list[np.ndarray], side: str, cfg: VideoConfig) -> FaceStack:
     """Crop the speaker's face out of ``frames_bgr`` into (frames, height, width, 3) RGB uint8."""
     import cv2
 
+    frames_bgr, blank = fill_blank(frames_bgr, cfg.blank_level)
     rgb = [cv2.cvtColor(speaker_half(f, side), cv2.COLOR_BGR2RGB) for f in frames_bgr]
     probe = np.linspace(0, len(rgb) - 1, cfg.detect_frames).round().astype(int)
     face, found = detect_face_box([rgb[i] for i in probe], cfg)
     x0, y0, w, h = crop_box(face, rgb[0].shape[:2], cfg)
     out = np.stack([cv2.resize(f[y0:y0 + h, x0:x0 + w], (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
                     for f in rgb])
-    return FaceStack(out, found)
+    return FaceStack(out, found, blank)
 
 
 def span_stacks(path: str, spans: list[tuple[float, float]], side: str, cfg: VideoConfig) -> list[FaceStack]:

@@ -242,7 +242,7 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         excluded: utterances per label left out by the class set.
     """
     per_label, per_speaker, converted = collections.Counter(), collections.Counter(), collections.Counter()
-    fallbacks_per_speaker = collections.Counter()
+    fallbacks_per_speaker, blank_frames = collections.Counter(), 0
     skipped = [{"path": p.path, "reason": p.reason} for p in problems]
     files, total, utterances, fallbacks, clips, band_limited = [], 0, 0, 0, 0, {}
     for name, unit in shards:
@@ -257,6 +257,7 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         converted.update(d["converted"])
         fallbacks += d["face_fallbacks"]
         fallbacks_per_speaker.update(d.get("face_fallbacks_per_speaker", {}))
+        blank_frames += d.get("blank_frames", 0)
         clips += d["video_clips"]
         skipped += d["skipped"]
         band_limited.update(d.get("band_limited", {}))
@@ -281,6 +282,7 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         "face_fallbacks": fallbacks,
         # face stacks cut with the fixed fallback box (no face found), per speaker: where detection fails
         "face_fallbacks_per_speaker": dict(sorted(fallbacks_per_speaker.items())),
+        "blank_frames": blank_frames,  # frames showing nothing (a black lead-in), replaced by their nearest picture
         "video_clips": clips,
         # utterances recorded below 2 * fmax_hz: {utt_id: their top frequency (Hz)}; features above it are empty
         "band_limited": dict(sorted(band_limited.items())),

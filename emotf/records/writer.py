@@ -78,7 +78,8 @@ def _init_worker(cfg_dict: dict, with_video: bool) -> None:
 
 
 def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> dict[str, Any]:
-    """Features of one utterance: {"examples": [...], "converted": str, "face_fallbacks": int}.
+    """Features of one utterance: {"examples": [...], "converted": str, "face_fallbacks": int, "blank_frames": int,
+    "band_limit_hz": float or None}.
 
     Raises:
         BadInputError: the audio or video of this utterance cannot be used.
@@ -90,7 +91,7 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
         wave = audio.utterance_wave(loaded.samples, cfg.audio)
         ex = {"wave": audio.to_pcm16(wave), keys.WAVE_RATE: cfg.audio.sample_rate_hz, keys.CLIP_INDEX: 0,
               keys.CLIP_COUNT: 1, keys.CLIP_START: 0.0, keys.CLIP_END: len(wave) / cfg.audio.sample_rate_hz}
-        return {"examples": [ex], "converted": loaded.converted, "face_fallbacks": 0,
+        return {"examples": [ex], "converted": loaded.converted, "face_fallbacks": 0, "blank_frames": 0,
                 "band_limit_hz": loaded.band_limit_hz}
     images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
     stacks = []
@@ -110,7 +111,8 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
             ex[keys.VIDEO_FACE_FOUND] = int(stacks[i].face_found)
         examples.append(ex)
     return {"examples": examples, "converted": loaded.converted,
-            "face_fallbacks": sum(not s.face_found for s in stacks), "band_limit_hz": loaded.band_limit_hz}
+            "face_fallbacks": sum(not s.face_found for s in stacks),
+            "blank_frames": sum(s.blank_frames for s in stacks), "band_limit_hz": loaded.band_limit_hz}
 
 
 def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, dict | None, str]:
@@ -308,8 +310,8 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
             writer = ShardWriter(out_dir / shard.name)
             summary = {"shard": shard.name, "records": 0, "utterances": 0, "per_label": collections.Counter(),
                        "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
-                       "face_fallbacks": 0, "face_fallbacks_per_speaker": collections.Counter(), "video_clips": 0,
-                       "band_limited": {}}
+                       "face_fallbacks": 0, "face_fallbacks_per_speaker": collections.Counter(), "blank_frames": 0,
+                       "video_clips": 0, "band_limited": {}}
             for waited in shard.utterances:
                 try:
                     utt, res, error = next(results)
@@ -340,6 +342,7 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
                 if res["converted"]:
                     summary["converted"][res["converted"]] += 1
                 summary["face_fallbacks"] += res["face_fallbacks"]
+                summary["blank_frames"] += res["blank_frames"]
                 if res["face_fallbacks"]:
                     summary["face_fallbacks_per_speaker"][utt.speaker] += res["face_fallbacks"]
                 if res["band_limit_hz"]:
