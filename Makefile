@@ -18,7 +18,7 @@ ARCH ?= cnn_rnn
 RECORDS ?=
 
 .PHONY: help install test test-slow test-tfio lint format tfrecords fit tune results report bench bench-train \
-	bench-pipeline bench-latency bench-preprocess bench-records clean
+	bench-pipeline bench-latency bench-preprocess bench-records gpu-wheels clean
 
 help:
 	@echo "make install        create $(VENV) and install emotf with its dev tools"
@@ -32,6 +32,7 @@ help:
 	@echo "make results        train (resumably) what is missing of the results grid (experiments/plan.py)"
 	@echo "make report         refresh the tables and confusion figures of docs/results.md (runs/, else the ledger)"
 	@echo "make bench          speed benchmarks: bench/{train,pipeline,latency,preprocess}.py -> bench/results/"
+	@echo "make gpu-wheels     the wheels bench/gpu.sh carries to the GPU machine (.whl/)"
 
 install: $(VENV)/.installed
 
@@ -83,6 +84,12 @@ bench: bench-train bench-pipeline bench-latency bench-preprocess
 
 bench-train: install
 	$(BIN)/python bench/train.py
+
+# The wheels the GPU machine lacks (Python 3.12 there, JAX and no Keras): carried with bench/gpu.sh (docs/benchmarks.md).
+gpu-wheels: install
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+		keras==$$($(BIN)/python -c "import keras; print(keras.__version__)") namex==0.1.0 optree==0.20.0
 
 bench-pipeline: install bench-records
 	$(BIN)/python bench/pipeline.py

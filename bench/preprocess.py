@@ -6,8 +6,12 @@
 
 Each run preprocesses a CSV manifest listing the corpus ``scale`` times (as
 distinct speakers), in a fresh output folder, as a child process; a sampler
-adds up the RSS of that process and all its workers every 50 ms. Prints a table
-and writes JSON to bench/results/preprocess.json.
+adds up the RSS of that process and all its workers every 50 ms, and the CPU time
+of the whole command (the process and its workers, user + system) is what the
+kernel accounts to it once it has ended. ``clips per CPU-second`` of the whole
+command, start-up included, against the reference pipeline's (also per CPU-second,
+in this process) is the per-core ratio. Prints a table and writes JSON to
+bench/results/preprocess.json.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,6 +64,7 @@ def run_one(manifest: Path, variant: str, workers: int, out: Path) -> dict:
     cmd = [sys.executable, "-m", "emotf.preprocess", "--corpus", "csv", "--data", str(manifest), "--variant", variant,
            "--out", str(out), "--workers", str(workers), "--no-progress"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
@@ -67,11 +73,14 @@ def run_one(manifest: Path, variant: str, workers: int, out: Path) -> dict:
         peak = max(peak, tree_rss(ps))
         time.sleep(0.05)
     seconds = time.time() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its workers, once all have ended
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     err = proc.stderr.read()
     if proc.returncode != 0:
         raise SystemExit(f"preprocess failed:\n{err}")
     manifest_out = json.loads((out / "csv" / variant / "manifest.json").read_text())
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1),
+    return {"seconds": round(seconds, 2), "cpu_s": round(cpu, 2),
+            "clips_per_cpu_s": round(manifest_out["utterances"] / cpu, 2), "peak_rss_mb": round(peak / 2**20, 1),
             "utterances": manifest_out["utterances"], "records": manifest_out["records"],
             "skipped": len(manifest_out["skipped"]), "clips_per_s": round(manifest_out["utterances"] / seconds, 2)}
 
@@ -89,7 +98,7 @@ def reference_pipeline(files: list[Path]) -> dict:
     import numpy as np
     from PIL import Image
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for f in files:
         y, sr = librosa.load(str(f), sr=44100)
         y = np.pad(y, (0, max(0, 3 * sr - len(y))))[: 3 * sr]
@@ -103,8 +112,9 @@ def reference_pipeline(files: list[Path]) -> dict:
         plt.close(fig)
         buf.seek(0)
         Image.open(buf).convert("RGB").crop((20, 190, 380, 280)).resize((300, 200))
-    seconds = time.time() - t0
-    return {"seconds": round(seconds, 2), "clips": len(files), "clips_per_s": round(len(files) / seconds, 2)}
+    seconds, cpu = time.time() - t0, time.process_time() - c0
+    return {"seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "clips": len(files),
+            "clips_per_s": round(len(files) / seconds, 2), "clips_per_cpu_s": round(len(files) / cpu, 2)}
 
 
 def main() -> int:
@@ -137,7 +147,8 @@ def main() -> int:
                     rows.append(r)
                     print(f"{variant} x{scale} workers={r['workers']}: {r['clips_per_s']} clips/s, "
                           f"peak RSS {r['peak_rss_mb']} MB", flush=True)
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                          "load_average": os.getloadavg()},
               "data": str(data), "command": " ".join(sys.argv), "runs": rows}
     if a.reference:
         ref_files = files[: a.reference]
@@ -147,16 +158,20 @@ def main() -> int:
         ours = emotf_in_process(ref_files)
         result["reference"] = {"reference": ref, "emotf_1_worker": ours,
                                "speedup": round(ours["clips_per_s"] / ref["clips_per_s"], 2)}
+        for r in rows:  # the whole command (start-up, decoding, features, writing) per CPU-second, per core
+            r["x_reference_per_core"] = round(r["clips_per_cpu_s"] / ref["clips_per_cpu_s"], 1)
     print()
     print(f"{'variant':8} {'scale':>5} {'workers':>7} {'clips':>6} {'records':>7} {'seconds':>8} {'clips/s':>8} "
-          f"{'peak RSS MB':>11} {'skipped':>7}")
+          f"{'CPU s':>7} {'clips/CPU-s':>11} {'x ref/core':>10} {'peak RSS MB':>11} {'skipped':>7}")
     for r in rows:
         print(f"{r['variant']:8} {r['scale']:>5} {r['workers']:>7} {r['utterances']:>6} {r['records']:>7} "
-              f"{r['seconds']:>8} {r['clips_per_s']:>8} {r['peak_rss_mb']:>11} {r['skipped']:>7}")
+              f"{r['seconds']:>8} {r['clips_per_s']:>8} {r['cpu_s']:>7} {r['clips_per_cpu_s']:>11} "
+              f"{r.get('x_reference_per_core', ''):>10} {r['peak_rss_mb']:>11} {r['skipped']:>7}")
     if a.reference:
         rr = result["reference"]
         print(f"\nsame {a.reference} clips, one process, after a warm-up clip: reference pipeline (librosa 44.1 kHz → "
-              f"matplotlib → PNG → crop → resize) {rr['reference']['clips_per_s']} clips/s; emotf ds2 features "
+              f"matplotlib → PNG → crop → resize) {rr['reference']['clips_per_s']} clips/s "
+              f"({rr['reference']['clips_per_cpu_s']} per CPU-second); emotf ds2 features "
               f"{rr['emotf_1_worker']['clips_per_s']} clips/s; "
               f"emotf / reference = {rr['speedup']}")
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)

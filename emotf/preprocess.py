@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from emotf.corpora import READERS
 
     args = build_parser().parse_args(argv)
-    cli.setup_logging(tensorflow=args.measure_level is None)  # the parent writes the records with TensorFlow
+    cli.setup_logging()  # no TensorFlow: the records are written with protobuf (emotf.records.schema)
     interrupts.install()
     from emotf.records import folder, writer
 

@@ -222,6 +222,123 @@ def _robustness_table(plan: Sequence[Cell], root: Path) -> str:
     return markdown_table(rows)
 
 
+def _utterance_ua(res) -> list[float]:
+    """Each fold's test UA over utterances (an utterance's clips averaged): one unit for clip and waveform
+    records alike."""
+    return [r.metrics["test"].get("utterance", r.metrics["test"])["ua"] for r in res]
+
+
+def _utterance_ua_by_fold(cell: Cell, root: Path) -> dict[int, float]:
+    res = ledger.cell_results(cell, root)
+    return dict(zip((r.fold for r in res), _utterance_ua(res), strict=True))
+
+
+def _javanese_table(cells: Sequence[Cell], root: Path) -> str:
+    """The AV comparison on real faces: one row per model and class set, UA over utterances and clips."""
+    rows = []
+    for c in cells:
+        res = ledger.cell_results(c, root)
+        utt = _utterance_ua(res)
+        rows.append({"classes": c.class_count, "model": c.label, "input": {
+            "video": "face", "av": "speech + face", "waveform": "speech (waveform)"}.get(
+                _modality(c.arch), "speech (image)"), "variant": c.variant,
+            "folds": ",".join(str(r.fold) for r in res) or "none yet",
+            "test UA (utterances)": mean_std(utt), "UA per fold": " ".join(f"{u:.2f}" for u in utt),
+            "test UA (clips)": mean_std([r.metrics["test"]["ua"] for r in res]),
+            "macro-F1": mean_std([r.metrics["test"]["macro_f1"] for r in res]),
+            "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
+            "most predicted": _predicted_most([r.metrics["test"] for r in res])})
+    return markdown_table(rows)
+
+
+def _modality(arch: str) -> str:
+    from emotf.catalog import ARCHS
+
+    return ARCHS[arch].modality
+
+
+# The questions the AV table answers, as (A, B) pairs of row labels: A − B per fold.
+PAIRS = (("av", "cnn_rnn", "does the face help the paper's model? (AV − its audio branch alone)"),
+         ("av (no-pretrain)", "cnn_rnn", "the same, without contrastive pre-training"),
+         ("av", "video_3dcnn", "does the voice help the face? (AV − its video branch alone)"),
+         ("av", "av (no-pretrain)", "does contrastive pre-training help?"),
+         ("av", "logmel_cnn", "the paper's AV model against emotf's audio-only recipe"))
+
+
+def _paired_table(cells: Sequence[Cell], root: Path) -> str:
+    """Fold-by-fold differences of utterance UA between two rows, on the folds both have (paired)."""
+    from scipy import stats
+
+    rows = []
+    for classes in dict.fromkeys(c.classes for c in cells):
+        by_label = {c.label: c for c in cells if c.classes == classes}
+        for a, b, question in PAIRS:
+            if a not in by_label or b not in by_label:
+                continue
+            ra, rb = (_utterance_ua_by_fold(by_label[x], root) for x in (a, b))
+            folds = sorted(set(ra) & set(rb))
+            diff = [ra[f] - rb[f] for f in folds]
+            p = stats.ttest_rel([ra[f] for f in folds], [rb[f] for f in folds]).pvalue if len(folds) > 2 else None
+            rows.append({"classes": by_label[a].class_count, "question": question, "A − B": f"{a} − {b}",
+                         "folds": ",".join(map(str, folds)) or "none yet",
+                         "difference per fold": " ".join(f"{d:+.2f}" for d in diff),
+                         "mean ± std": mean_std(diff) if diff else "",
+                         "A better / B better / tied": (f"{sum(d > 0 for d in diff)} / {sum(d < 0 for d in diff)} / "
+                                                        f"{sum(d == 0 for d in diff)}") if diff else "",
+                         "paired t p": f"{p:.2f}" if p is not None and np.isfinite(p) else ""})
+    return markdown_table(rows) + ("\n\nUA over utterances; a positive difference: A scored higher on that fold's "
+                                   "test speakers. p: two-sided paired t-test over the folds (5 pairs: read it "
+                                   "as a rough guide).")
+
+
+def _best_confusion(cells: Sequence[Cell], root: Path) -> str:
+    """The pooled test confusion (utterances) of the AV row with the higher mean UA, per class set."""
+    out = []
+    for classes in dict.fromkeys(c.classes for c in cells):
+        scored = [(np.mean(_utterance_ua(res)), c, res) for c in cells if c.classes == classes
+                  and (res := ledger.cell_results(c, root))]
+        if not scored:
+            continue
+        ua, cell, res = max(scored, key=lambda t: t[0])
+        names = res[0].metrics["class_names"]
+        cm = np.sum([r.metrics["test"].get("utterance", r.metrics["test"])["confusion_matrix"] for r in res], axis=0)
+        rows = [{"true \\ predicted": names[i], **{n: int(cm[i, j]) for j, n in enumerate(names)},
+                 "recall": f"{cm[i, i] / max(cm[i].sum(), 1):.0%}"} for i in range(len(names))]
+        out.append(f"{cell.label}, {cell.class_count} classes, test folds "
+                   f"{','.join(str(r.fold) for r in res)} pooled (utterances; mean UA {ua:.3f}):\n\n"
+                   + markdown_table(rows))
+    return "\n\n".join(out) or "(no AV fold finished yet)"
+
+
+def _javanese_cross(plan: Sequence[Cell], root: Path) -> str:
+    """Models that never saw this corpus, scored on it: the synthetic AV model, and the audio-only recipe trained
+    on the other four corpora (the leave-one-corpus-out row)."""
+    rows = []
+    for c in plan:
+        for records in (r for r in c.cross if "javanese" in r and c.section == "javanese"):
+            stem = eval_stem(records)
+            reps = [r.evals[stem] for r in ledger.cell_results(c, root) if stem in r.evals]
+            rows.append({"model": f"{c.label} trained on {c.corpus} (faces and voices drawn by emotf.synth)",
+                         "scored on": records, "classes scored": ", ".join(reps[0]["predicted_classes"]) if reps
+                         else "", "UA (clips)": mean_std([e["ua"] for e in reps]),
+                         "UA (utterances)": mean_std([e.get("utterance", e)["ua"] for e in reps]),
+                         "chance": f"{1 / len(reps[0]['predicted_classes']):.3f}" if reps else "",
+                         "most predicted": _predicted_most(reps)})
+    for c in (c for c in plan if c.section == "loco" and c.test_corpus == "javanese"):
+        res = ledger.cell_results(c, root)
+        tests = [r.metrics["test"] for r in res]
+        rows.append({"model": f"{c.label} trained on {', '.join(x for x in c.corpora if x != 'javanese')} "
+                              "(leave-one-corpus-out)", "scored on": f"records/javanese/{c.variant}",
+                     "classes scored": ", ".join(tests[0]["class_names"]) if tests else "",
+                     "UA (clips)": mean_std([t["ua"] for t in tests]),
+                     "UA (utterances)": mean_std([t.get("utterance", t)["ua"] for t in tests]),
+                     "chance": f"{1 / len(tests[0]['class_names']):.3f}" if tests else "",
+                     "most predicted": _predicted_most(tests)})
+    cmds = [line for c in plan if c.section == "javanese" and c.cross for line in (
+        f"    {c.command()}", *(f"    python -m emotf.evaluate {c.out_pattern()} --records {r}" for r in c.cross))]
+    return markdown_table(rows) + "\n\nCommands:\n\n" + "\n".join(cmds)
+
+
 def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict[str, str] | None:
     """The recorded row of the cell in its own section's table, if any."""
     if cell.section == "tuned":
@@ -247,7 +364,7 @@ def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[P
         old = _recorded_for(c, recorded)
         if not res or (old is not None and not _covers({"folds": ",".join(str(r.fold) for r in res)}, old)):
             continue  # a recorded row keeps its recorded figure
-        name = f"{c.corpus}-{c.variant}-c{CLASS_LABEL[c.classes]}-{c.arch}" + (f"-{c.tag}" if c.tag else "")
+        name = f"{c.corpus}-{c.variant}-c{c.class_count}-{c.arch}" + (f"-{c.tag}" if c.tag else "")
         names = res[0].metrics["class_names"]
         ua = np.mean([r.metrics["test"]["ua"] for r in res])
         written.append(plots.confusion_png(
@@ -262,6 +379,8 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
     by = {s: [c for c in plan if c.section == s] for s in SECTIONS}
     grid_ds2 = [c for c in by["grid"] if c.variant == "ds2"]
     recorded = ledger.read_recorded(root)
+    ravdess_cross = [c for c in plan if c.cross and c.section != "javanese"]
+    javanese = [c for c in by["javanese"] if c.corpus == "javanese"]
 
     def against_grid(section: str) -> str:
         """The section's rows after the grid's DS2 rows of the same architecture and classes."""
@@ -275,10 +394,10 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
         + "\n\nCommands:\n\n" + _commands(grid_ds2),
         "variants": against_grid("variants"),
         "level": against_grid("level"),
-        "cross": _cross_table([c for c in plan if c.cross], root, recorded.get("cross", ()))
+        "cross": _cross_table(ravdess_cross, root, recorded.get("cross", ()))
         + "\n\nCommands (per fold model F):\n\n"
         + "\n".join(f"    python -m emotf.evaluate {c.out_pattern()} --records {r}"
-                    for c in plan for r in c.cross),
+                    for c in ravdess_cross for r in c.cross),
         "tuned": _tuned_table(plan, root, recorded.get("tuned", ())) + "\n\nCommands:\n\n" + _commands(by["tuned"]),
         "av": _grid_table(by["av"], root, recorded=recorded.get("av", ())) + "\n\nCommands:\n\n" + _commands(by["av"]),
         "seeds": _seeds_table(plan, root) + "\n\nCommands (seed 0 is the grid's or variants' run of the fold):\n\n"
@@ -291,6 +410,11 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
         "robustness": _robustness_table(plan, root) + "\n\nCommands:\n\n" + "\n".join(
             f"    python -m emotf.evaluate {c.out(f)} --records {c.records} --robustness"
             for c in plan for f in c.robust),
+        "javanese": _javanese_table(javanese, root) + "\n\nCommands:\n\n" + _commands(javanese),
+        "javanese-paired": _paired_table(javanese, root),
+        "javanese-confusion": _best_confusion(
+            [c for c in javanese if c.arch == "av"], root),
+        "javanese-cross": _javanese_cross(plan, root),
     }
 
 

@@ -95,3 +95,22 @@ def tiny_wave_records(tmp_path_factory):
         assert rc == 0
         out[corpus] = root / "records" / corpus / "wave"
     return out
+
+
+@pytest.fixture(scope="session")
+def real_javanese_records(tmp_path_factory):
+    """Real Javanese AV clips preprocessed with the real face detector at the default sizes (ds2: 3-s clips,
+    spectrograms 200x300, face stacks 20x60x100): speakers 01, 02 and 06, the 4 sentences of neutral and happy
+    (24 clips; 02-01-03_01 opens with 8 black frames). Returns (records folder, the corpus folder)."""
+    from emotf import preprocess
+
+    src = shared("javanese_av") / "dataset-resize"
+    root = tmp_path_factory.mktemp("javanese")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for f in sorted(src.glob("*.mp4")):
+        if f.name[:2] in ("01", "02", "06") and f.name[6:8] in ("01", "03"):
+            (corpus / f.name).symlink_to(f)
+    assert preprocess.main(["--corpus", "javanese", "--data", str(corpus), "--out", str(root / "records"),
+                            "--variant", "ds2", "--workers", "2", "--no-progress"]) == 0
+    return root / "records" / "javanese" / "ds2", src

@@ -64,3 +64,58 @@ def test_latency_bench_from_wav_to_label_keras_and_tflite(tiny_records, tmp_path
     assert all(r["clips"] == 3 and 0 < r["p50_ms"] <= r["p95_ms"] for r in rows)
     assert rows[1]["label_agreement"] == 1.0
     assert (tmp_path / "runs" / "cnn" / "model.keras").is_file()
+
+
+def _gpu_check():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gpu
+
+    return gpu
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float32"])
+def test_every_architecture_under_each_policy_builds_the_intended_graph(policy):
+    """What the GPU check relies on: float32 variables and softmax under a mixed policy, the compute in the
+    policy's type, loss scaling for float16 alone."""
+    gpu = _gpu_check()
+    from emotf.catalog import ARCHS
+
+    compute = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16", "float32": "float32"}[policy]
+    for arch in ARCHS:
+        facts = gpu.graph_facts(gpu.build_compiled(arch, policy, 4, tiny=True))
+        assert facts["variable_dtypes"] == ["float32"], (arch, facts)
+        assert facts["output_dtype"] == "float32", (arch, facts)  # the softmax stays in float32
+        assert compute in facts["compute_dtypes"], (arch, facts)
+        assert facts["loss_scaling"] is (policy == "mixed_float16"), (arch, facts)
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # the check leaves the policy as it found it
+
+
+def test_gpu_check_runs_end_to_end_under_jax_on_the_cpu(tmp_path):
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--tiny", "--archs", "cnn", "--policies",
+                           "float32", "mixed_float16", "--steps", "2", "--learn-steps", "40", "--out", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rep = json.loads((tmp_path / "gpu.json").read_text())
+    assert rep["device"]["backend"] == "jax" and [r["policy"] for r in rep["rows"]] == ["float32", "mixed_float16"]
+    for row in rep["rows"]:
+        assert row["learns"] and row["finite"] and row["samples_per_s"] > 0 and row["last_loss"] < row["first_loss"]
+    assert rep["rows"][1]["loss_scaling"] and "| cnn | mixed_float16 | 64 |" in (tmp_path / "gpu.md").read_text()
+
+
+def test_preprocess_bench_reports_cpu_time_and_the_per_core_ratio(tmp_path):
+    from conftest import shared
+
+    data = shared("ravdess_speech")
+    out = tmp_path / "pre.json"
+    _bench("preprocess.py", "--data", str(data), "--limit", "6", "--variants", "ds2", "--workers", "2",
+           "--reference", "2", "--json", str(out))
+    rep = json.loads(out.read_text())
+    (row,) = rep["runs"]
+    assert row["utterances"] == 6 and row["cpu_s"] > 0 and row["clips_per_cpu_s"] == round(6 / row["cpu_s"], 2)
+    ref = rep["reference"]["reference"]
+    assert ref["clips_per_cpu_s"] > 0 and row["x_reference_per_core"] == round(
+        row["clips_per_cpu_s"] / ref["clips_per_cpu_s"], 1)

@@ -220,3 +220,17 @@ def test_emovo_and_tess_layouts_and_their_problems(tmp_path):
     assert sorted((u.speaker, u.label) for u in utts) == [("OAF", "surprised"), ("YAF", "fearful")]
     assert len(problems) == 1 and "differs from the folder" in problems[0].reason
     assert corpora.CORPUS_LABELS["tess"] == ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+
+
+@pytest.mark.realdata
+def test_real_javanese_folder_reads_all_240_clips_as_source_txt_counts_them():
+    utts, problems = corpora.read_corpus("javanese", shared("javanese_av"))
+    assert len(utts) == 240 and problems == []
+    counts = collections.Counter((u.speaker, u.label) for u in utts)
+    labels = ("neutral", "sad", "happy", "surprised", "fearful", "angry")
+    assert counts == {(f"spk{a:02d}", label): 4 for a in range(1, 11) for label in labels}  # SOURCE.txt's table
+    by_id = {u.utt_id: u for u in utts}
+    clip = by_id["javanese_02-01-03_01"]
+    assert clip.label == "happy" and clip.gender == "F" and clip.video_path == clip.audio_path
+    assert clip.audio_path.endswith("02-01-03_01.mp4") and by_id["javanese_07-04-06_01"].gender == "M"
+    assert {u.label for u in utts if u.label in corpora.CLASS_SETS["4"]} == set(corpora.CLASS_SETS["4"])

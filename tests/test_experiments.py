@@ -297,3 +297,21 @@ def test_ablation_rows_sit_beside_the_whole_recipe(tmp_path):
     rows = [ln for ln in report.tables([full, lever], tmp_path)["ablation"].splitlines() if ln.startswith("| ")][2:]
     assert rows[0].startswith("| the whole recipe | 0,1 | 0.750 ± 0.071 |") and "sad 60% sad 60%" in rows[0]
     assert rows[1].startswith("| without augment | 0 | 0.500 |")
+
+
+def test_javanese_rows_and_their_paired_fold_differences(tmp_path):
+    """The AV question is answered fold by fold: A − B on the folds both rows have, utterance UA."""
+    args = plan.JAVANESE_PAPER
+    av = Cell("javanese", "av", "all", "javanese", folds=(0, 1, 2), epochs=15, args=args)
+    audio = Cell("javanese", "cnn_rnn", "all", "javanese", folds=(0, 1, 2), epochs=15, args=args)
+    assert av.out(1) == "runs/javanese-c6-f1/av" and "--folds 5 --batch-size 16" in av.command()
+    for fold, (a, b) in enumerate(((0.50, 0.40), (0.30, 0.35))):
+        _fake_run(tmp_path, av, fold, a)
+        _fake_run(tmp_path, audio, fold, b)
+    _fake_run(tmp_path, av, 2, 0.9)  # no audio-only fold 2: not paired
+    blocks = report.tables([av, audio], tmp_path)
+    row = next(ln for ln in blocks["javanese-paired"].splitlines() if "av − cnn_rnn" in ln)
+    assert "| 0,1 |" in row and "+0.10 -0.05" in row and "1 / 1 / 0" in row
+    assert f"0.025 ± {np.std([0.10, -0.05], ddof=1):.3f}" in row
+    assert "0.567 ± 0.306" in blocks["javanese"]  # av: 0.5, 0.3, 0.9
+    assert "av, 6 classes, test folds 0,1,2 pooled" in blocks["javanese-confusion"]

@@ -42,6 +42,9 @@ def test_synthetic_iemocap_end_to_end_with_video(synth_iemocap, tmp_path):
     assert sum(m["per_label"].values()) == m["records"] and sum(m["per_speaker"].values()) == m["records"]
     assert m["face_fallbacks"] == sum(1 for r in recs if not r["video/face_found"])
     assert m["face_fallbacks"] < len(recs) / 2  # the detector finds the drawn faces
+    assert m["face_fallbacks_per_speaker"] == {
+        spk: n for spk in m["per_speaker"]
+        if (n := sum(1 for r in recs if r["speaker"] == spk and not r["video/face_found"]))}
     by_utt = {i["utt"]: i for i in index}
     for r in recs:
         item = by_utt[r["utt_id"]]
@@ -246,6 +249,21 @@ def test_records_made_before_a_config_field_existed_still_resume(synth_iemocap, 
     with pytest.raises(writer.PreprocessError, match="another configuration"):
         writer.run(_cfg(root, variant="ds1", video="off", audio=AudioConfig(gain_db=-6)), out, workers=1,
                        progress=False)
+    assert "feature_revisions" not in fp  # audio images without cleanup: no revised part, so older folders resume
+
+
+def test_records_of_an_earlier_feature_revision_are_not_resumed_but_named(synth_iemocap, tmp_path):
+    root, _ = synth_iemocap
+    out = tmp_path / "r"
+    cfg = _cfg(root, variant="ds3")  # noise cleanup and face video: both parts were revised
+    writer.run(cfg, out, workers=2, progress=False)
+    fp = json.loads((out / "config.json").read_text())
+    assert fp["feature_revisions"] == {"cleanup": 2, "video": 2}
+    del fp["feature_revisions"]  # as a folder made before the revisions were counted
+    (out / "config.json").write_text(json.dumps(fp))
+    with pytest.raises(writer.PreprocessError, match="made by an earlier emotf.*video: .*cleanup: .*--overwrite"):
+        writer.run(cfg, out, workers=2, progress=False)
+    assert writer.run(cfg, out, workers=2, progress=False, overwrite=True)["complete"]
 
 
 def test_cli_measure_level_and_level_options(synth_iemocap, tmp_path, capsys):
@@ -400,3 +418,41 @@ def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_r
     subprocess.run(args + ["--out", str(out)], check=True, cwd=ROOT, capture_output=True)
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["digest"] == json.loads((ref / "iemocap" / "ds4" / "manifest.json").read_text())["digest"]
+
+
+@pytest.mark.realdata
+def test_real_javanese_clips_give_faces_and_a_contact_sheet(real_javanese_records, tmp_path):
+    from emotf import verify
+
+    root, _ = real_javanese_records
+    m = json.loads((root / "manifest.json").read_text())
+    assert m["utterances"] == 24 and m["skipped"] == [] and m["with_video"] and m["video_shape"] == [20, 60, 100]
+    assert m["face_fallbacks"] == 0 and m["face_fallbacks_per_speaker"] == {}  # MTCNN finds every face
+    assert m["blank_frames"] >= 4  # 02-01-03_01 opens with 8 black frames: replaced, and counted
+    assert m["converted_audio"] == {"downmixed, resampled 44100->16000": 24}
+    sheet = tmp_path / "faces.png"
+    assert verify.main([str(root), "--faces", str(sheet)]) == 0
+    import matplotlib.image
+
+    img = matplotlib.image.imread(sheet)
+    assert img.shape[0] > 150 and img.shape[1] > 3 * img.shape[0] / 2  # 3 rows (speakers) of 2 classes
+
+
+def test_preprocessing_never_loads_tensorflow(synth_iemocap, tmp_path):
+    """Parent and workers alike (audio, and video with the fixed box; MTCNN alone needs TensorFlow)."""
+    root, _ = synth_iemocap
+    block = tmp_path / "block"
+    block.mkdir()
+    # every process of the run (the spawned workers too) imports this first: TensorFlow cannot load there
+    (block / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(block), str(ROOT)])}
+    for variant in ("ds1", "wave"):
+        proc = subprocess.run([sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root),
+                               "--out", str(tmp_path / "out"), "--variant", variant, "--face-detector", "fixed",
+                               "--workers", "2", "--no-progress"], capture_output=True, text=True, env=env,
+                              timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr  # the block works
+    recs = records.read_records(sorted((tmp_path / "out" / "iemocap" / "ds1").glob("*.tfrecord")), with_video=True)
+    assert recs and recs[0]["video"].shape == (20, 60, 100, 3)

@@ -145,3 +145,41 @@ def test_an_altered_record_passes_the_cheap_check_and_fails_the_digest(tiny_reco
     with pytest.raises(folder.RecordsError, match="SHA-256"):
         folder.load_records(root, verify=True)
     assert verify.main([str(root)]) == 2
+
+
+def _tf_example(ex) -> bytes:
+    """The record as TensorFlow's own Example message serialises it: what emotf wrote before (and must still)."""
+    def b(v):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=v))
+
+    def i(v):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+
+    from emotf.config import SCHEMA_VERSION
+    from emotf.records import keys
+
+    spec = ex.get("spec", np.zeros((0, 0), np.uint8))
+    feats = {keys.SPEC: b([spec.tobytes()]), keys.SPEC_HEIGHT: i(spec.shape[0]), keys.SPEC_WIDTH: i(spec.shape[1]),
+             keys.SCHEMA: i(SCHEMA_VERSION), keys.VIDEO: b([ex["video"]] if ex.get("video") else [])}
+    if "wave" in ex:
+        feats.update({keys.WAVE: b([ex["wave"].astype("<i2").tobytes()]), keys.WAVE_SAMPLES: i(len(ex["wave"])),
+                      keys.WAVE_RATE: i(ex[keys.WAVE_RATE])})
+    feats.update({k: b([str(ex.get(k, "")).encode()]) for k in keys.STRING_KEYS})
+    feats.update({k: i(int(ex.get(k, 0))) for k in keys.INT_KEYS if k not in feats})
+    feats.update({k: tf.train.Feature(float_list=tf.train.FloatList(value=[ex.get(k, 0.0)])) for k in keys.FLOAT_KEYS})
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString(deterministic=True)
+
+
+def test_records_written_without_tensorflow_are_the_bytes_tensorflow_writes(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    examples = [_example(rng)[0], _example(rng, "jpeg")[0], {"spec": rng.integers(0, 256, (7, 9), dtype=np.uint8)},
+                {"wave": rng.integers(-2**15, 2**15, 500).astype(np.int16), "wave/rate": 16000, "utt_id": "ü"}, {}]
+    for ex in examples:
+        assert records.serialize_example(ex) == _tf_example(ex)
+    writer = records.ShardWriter(tmp_path / "emotf.tfrecord")
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as ref:
+        for ex in examples:
+            writer.write(records.serialize_example(ex))
+            ref.write(_tf_example(ex))
+    writer.commit()
+    assert (tmp_path / "emotf.tfrecord").read_bytes() == (tmp_path / "tf.tfrecord").read_bytes()

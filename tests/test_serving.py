@@ -63,6 +63,31 @@ def test_predict_keras_and_tflite_agree_on_a_real_ravdess_clip(real_ravdess_run,
     assert predict.main([str(run_dir), str(clip)]) == 0 and result["label"] in capsys.readouterr().out
 
 
+@pytest.mark.realdata
+def test_predict_an_av_model_on_a_real_javanese_clip_with_its_face_video(real_javanese_records, tmp_path, capsys):
+    """``predict RUN clip.mp4 --video clip.mp4``: the MP3 soundtrack and the face video of one real MP4."""
+    records, src = real_javanese_records
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({**{f"audio_{k}": v for k, v in TINY_CNN.items()},
+                              "video_filters": [4, 4, 4, 4], "video_fc_units": 8}))
+    run_dir = tmp_path / "av"
+    assert fit.main(["--arch", "av", "--audio-arch", "cnn", "--records", str(records), "--split", "lospo",
+                     "--out", str(run_dir), "--epochs", "1", "--pretrain-epochs", "0", "--max-steps-per-epoch", "1",
+                     "--batch-size", "4", "--hparams", str(hp), "--quiet"]) == 0
+    capsys.readouterr()
+    clip = src / "10-02-06_01.mp4"  # a speaker and an emotion the model never saw
+    assert predict.main([str(run_dir), str(clip), "--video", str(clip), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (only,) = result if isinstance(result, list) else [result]
+    assert only["label"] in ("neutral", "happy") and len(only["clips"]) >= 1
+    for c in only["clips"]:
+        assert abs(sum(c["probabilities"].values()) - 1) < 1e-4
+    x, spans = inference.features(open_run(run_dir), clip, clip)
+    assert x["video"].shape == (len(spans), 20, 60, 100, 3) and x["audio"].shape == (len(spans), 200, 300, 1)
+    assert min(int(f.max()) for f in x["video"].reshape(-1, 60, 100, 3)) > 24  # faces, no black lead-in
+    assert predict.main([str(run_dir), str(clip)]) == 2  # the face video is needed: said
+
+
 def test_a_run_folder_whose_model_takes_rgb_images_still_loads_and_predicts(tiny_records, tmp_path, caplog):
     from emotf import models
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from emotf.config import VideoConfig
-from emotf.features import video
+from emotf.config import AudioConfig, VideoConfig
+from emotf.features import audio, video
 from emotf.features.audio import BadInputError
 
 FIXED = VideoConfig(detector="fixed")
@@ -81,3 +81,31 @@ def test_real_cremad_flv_gives_a_face_stack():
     # A face crop: skin tones dominate the centre (red channel above blue).
     centre = s.frames[:, 20:40, 40:60].astype(float)
     assert centre[..., 0].mean() > centre[..., 2].mean()
+
+
+def test_blank_frames_are_replaced_by_the_nearest_frame_with_a_picture():
+    frames = [np.full((4, 6, 3), v, np.uint8) for v in (0, 3, 100, 0, 0, 150, 0)]
+    out, n = video.fill_blank(frames, 24)
+    assert n == 5 and [int(f[0, 0, 0]) for f in out] == [100, 100, 100, 100, 150, 150, 150]
+    assert video.fill_blank(frames, 0) == (frames, 0)  # 0: kept as they are
+    dark = [np.zeros((4, 6, 3), np.uint8)] * 3
+    assert video.fill_blank(dark, 24) == (dark, 0)  # nothing to copy from: left for the fallback count
+    with pytest.raises(ValueError, match="blank_level"):
+        VideoConfig(blank_level=300)
+
+
+@pytest.mark.realdata
+def test_real_javanese_mp4_with_mp3_sound_and_a_black_lead_in():
+    """The path predict and preprocessing share: the MP3 soundtrack of an MP4, and the face stack of a clip whose
+    first 8 frames are black."""
+    mp4 = shared("javanese_av") / "dataset-resize" / "02-01-03_01.mp4"
+    loaded = audio.load_audio(mp4, AudioConfig())
+    assert loaded.converted == "downmixed, resampled 44100->16000"
+    assert loaded.samples.dtype == np.float32 and 2.0 < len(loaded.samples) / 16000 < 4.0
+    assert np.sqrt(np.mean(loaded.samples ** 2)) > 0.005  # speech, not silence
+    first, rest = video.span_stacks(str(mp4), [(0.0, 1.5), (1.5, 3.0)], "", VideoConfig())
+    assert first.face_found and rest.face_found and first.frames.shape == (20, 60, 100, 3)
+    assert first.blank_frames == 4 and rest.blank_frames == 0  # frames 1, 3, 5 and 7 fall in the lead-in (0-7)
+    assert min(int(f.max()) for f in first.frames) > 100  # no black frame is stored
+    kept, _ = video.span_stacks(str(mp4), [(0.0, 1.5)], "", VideoConfig(blank_level=0))[0], None
+    assert kept.blank_frames == 0 and int(kept.frames[0].max()) < 24

@@ -277,12 +277,20 @@ def cleanup(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     separate noise clip as the profile. Here the profile is the recording's own
     quietest stretch (its pauses), so the gate removes the real background:
     bins below mean + 2 std of the profile are reduced by 90 %.
+
+    noisereduce pads each chunk with 30,000 zero samples on both sides (for chunk
+    boundaries of long files), so a 3.6-s utterance was gated as 7.4 s: two thirds of
+    its STFT, ISTFT and mask smoothing were zeros. One chunk holds a whole utterance
+    here, and ``n_fft`` samples of padding cover the mask smoothing's reach (50 ms), so
+    the edges see what they saw: 3.4x less work, images within 0.1 level on average of
+    the 30,000-sample version (tests/test_audio.py holds the tolerance).
     """
     import noisereduce
 
     y = noisereduce.reduce_noise(y=x, sr=cfg.sample_rate_hz, y_noise=quietest_stretch(x, cfg), stationary=True,
                                  prop_decrease=0.9, n_std_thresh_stationary=2.0, n_fft=cfg.n_fft,
-                                 win_length=cfg.win_length, hop_length=cfg.hop_length, n_jobs=1)
+                                 win_length=cfg.win_length, hop_length=cfg.hop_length, n_jobs=1,
+                                 padding=cfg.n_fft, chunk_size=max(len(x), 1))
     return np.asarray(y, dtype=np.float32)
 
 

@@ -132,10 +132,24 @@ def _utt_metadata(utt: corpora.Utterance, label: str, index: int) -> dict[str, A
             keys.CORPUS: utt.corpus, keys.MODE: utt.mode}
 
 
+# Changes to what a feature computation outputs for the same configuration, by the part they touch. A records folder
+# made before one of them is not resumed (its shards would mix two computations): the fingerprint names the
+# revisions of the parts the folder uses, so folders that use neither are unaffected.
+FEATURE_REVISIONS = {
+    "video": (2, "blank (black lead-in) frames replaced by the nearest frame with a picture"),
+    "cleanup": (2, "noise cleanup gates the clip with n_fft samples of padding, not 30,000 (the same gate, 3x faster)"),
+}
+
+
 def _fingerprint(cfg: PreprocessConfig, utts: list[corpora.Utterance], with_video: bool) -> dict[str, Any]:
     ids = hashlib.sha256("\n".join(sorted(u.utt_id for u in utts)).encode()).hexdigest()[:16]
-    return {"schema_version": SCHEMA_VERSION, "config": cfg.output_fingerprint(), "with_video": with_video,
-            "utterances": len(utts), "utterance_ids_sha256": ids}
+    fingerprint = {"schema_version": SCHEMA_VERSION, "config": cfg.output_fingerprint(), "with_video": with_video,
+                   "utterances": len(utts), "utterance_ids_sha256": ids}
+    used = {"video": with_video, "cleanup": cfg.features == "image" and cfg.cleanup}
+    revisions = {part: FEATURE_REVISIONS[part][0] for part, on in used.items() if on}
+    if revisions:
+        fingerprint["feature_revisions"] = revisions
+    return fingerprint
 
 
 class PreprocessError(RuntimeError):
@@ -258,6 +272,12 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
         old = folder.read_fingerprint(out_dir)
         if overwrite:
             shutil.rmtree(out_dir)
+        elif old is not None and old != fingerprint and {**old, "feature_revisions": None} == {
+                **fingerprint, "feature_revisions": None}:
+            changed = [f"{part}: {FEATURE_REVISIONS[part][1]}" for part, rev in fingerprint["feature_revisions"].items()
+                       if old.get("feature_revisions", {}).get(part) != rev]
+            raise PreprocessError(f"{out_dir} holds records of this configuration made by an earlier emotf, whose "
+                                  f"features differ ({'; '.join(changed)}); pass --overwrite to remake them")
         elif old is not None and old != fingerprint:
             raise PreprocessError(f"{out_dir} holds records of another configuration or corpus "
                                   f"(see {out_dir / folder.FINGERPRINT}); pass --overwrite to replace them or choose "
@@ -292,7 +312,8 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
 
 
 def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, progress) -> None:
-    # TensorFlow is needed by the writer only, never by the workers.
+    # No TensorFlow here or in the workers (emotf.records.schema writes the TFRecords with protobuf and CRC32C); a
+    # worker loads it only for the MTCNN face detector.
     from emotf.records.schema import ShardWriter, serialize_example
 
     workers = workers or os.cpu_count() or 1
