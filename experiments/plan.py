@@ -170,7 +170,8 @@ def _grid() -> tuple[Cell, ...]:
         Cell("recipe", "logmel_cnn", "all", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
         # The paper's model beside it: as it is (a re-run of the grid's fold 0, for its robustness report), and
         # with the recipe's invariances in its images (silence trimmed by the VAD, each band's mean subtracted).
-        Cell("recipe", "cnn_rnn", "4", folds=(0,), robust=(0,), tag="robustness", cross=("records/emodb/ds2",)),
+        Cell("recipe", "cnn_rnn", "4", folds=(0,), robust=(0,), tag="robustness",
+             cross=("records/emodb/ds2", "records/javanese/ds2")),
         Cell("recipe", "cnn_rnn", "4", variant="ds2-trim-norm", folds=(0, 1),
              cross=("records/emodb/ds2-trim-norm",)),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.

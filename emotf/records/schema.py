@@ -20,9 +20,12 @@ import hashlib
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 from emotf.config import SCHEMA_VERSION
 from emotf.records.keys import (
