@@ -291,3 +291,14 @@ def test_cleanup_without_the_zero_padding_stays_within_tolerance_of_the_library_
         theirs = audio.utterance_images(ref, CFG, mode="clips", clean=False, key="k")[0][0].astype(int)
         diff = np.abs(ours - theirs)
         assert diff.mean() < 0.2 and diff.max() <= 10 and (diff > 2).mean() < 0.005, (f.name, diff.mean(), diff.max())
+
+
+def test_stft_magnitude_is_librosas_bit_for_bit(seed):
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(seed)
+    window = np.hanning(743 + 1)[:-1]
+    for n in (16000, 48001, 1000, 300):  # whole clips, an odd length, shorter than n_fft
+        x = (0.1 * rng.standard_normal(n)).astype(np.float32)
+        ref = np.abs(librosa.stft(x, n_fft=1024, hop_length=186, win_length=743, window=window, center=True))
+        ours = audio.stft_magnitude(x, 1024, 186, window)
+        assert ours.dtype == ref.dtype == np.float32 and np.array_equal(ours, ref)
