@@ -39,7 +39,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # emotf from this checkout (no install there)
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -243,4 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # JAX unless told otherwise, before Keras is imported; only when run, never on import (a test imports this
+    # module, and the variable would reach every process that test's session starts)
+    os.environ.setdefault("KERAS_BACKEND", "jax")
     sys.exit(main())

@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(e)
     except KeyboardInterrupt:
         return cli.interrupted("the finished shards are kept; run the same command again to resume")
-    cli.log.info("wrote %d records (%d utterances) in %d shards to %s; %d skipped, %d face fallbacks; "
-                 "manifest: %s", m["records"], m["utterances"], len(m["shards"]), out, len(m["skipped"]),
+    cli.log.info("wrote %d records (%d utterances) in %d shards to %s; %d skipped, %d face fallbacks, %d blank "
+                 "frames filled; manifest: %s", m["records"], m["utterances"], len(m["shards"]), out, len(m["skipped"]),
                  m["face_fallbacks"], m["blank_frames"], out / folder.MANIFEST)
     return 0
 

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,7 +177,8 @@ def test_cli_embedded_default_says_so(tmp_path):
                         "--synth-dir", str(synth_dir), "--no-progress", "--workers", "1"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "embedded synthetic corpus" in r.stderr
+    assert "embedded synthetic corpus" in r.stderr and "Logging error" not in r.stderr
+    assert re.search(r"wrote \d+ records .* 0 skipped, 0 face fallbacks, 0 blank frames filled; manifest:", r.stderr)
     m = json.loads((tmp_path / "rec" / "synth_iemocap" / "ds2" / "manifest.json").read_text())
     assert m["corpus"] == "synth_iemocap" and m["skipped"] == []
     assert m["utterances"] + sum(m["excluded_labels"].values()) == 3 and m["records"] >= m["utterances"] > 0
