@@ -137,32 +137,42 @@ def _wait_for_shards(target, n: int, timeout_s: float = 120) -> None:
         time.sleep(0.05)
 
 
-def test_killed_run_resumes_without_duplicates_or_losses(synth_iemocap, tmp_path):
-    root, _ = synth_iemocap
-    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
+@pytest.fixture(scope="module")
+def long_run_corpus(tmp_path_factory):
+    """120 synthetic RAVDESS-layout utterances without video: enough noise cleanup (ds4) that a run is still
+    going when its first shards land, so the kill tests kill a run in flight."""
+    from emotf.corpora import synthetic as synth
+
+    root = tmp_path_factory.mktemp("long") / "corpus"
+    synth.generate_ravdess(root, actors=4, statements=2, repetitions=1, video=False, seed=7)
+    return root
+
+
+def test_killed_run_resumes_without_duplicates_or_losses(long_run_corpus, tmp_path):
+    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "ravdess", "--data", str(long_run_corpus),
             "--variant", "ds4", "--shard-size", "1", "--workers", "1", "--no-progress"]
     ref = tmp_path / "ref"
     subprocess.run(args + ["--out", str(ref)], check=True, cwd=ROOT, capture_output=True)
     out = tmp_path / "killed"
     proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    target = out / "iemocap" / "ds4"
+    target = out / "ravdess" / "ds4"
     _wait_for_shards(target, 2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = list(target.glob("*.tfrecord"))
-    total = len(list((ref / "iemocap" / "ds4").glob("*.tfrecord")))
+    total = len(list((ref / "ravdess" / "ds4").glob("*.tfrecord")))
     assert 2 <= len(done) < total, "the kill came too late to test a resume"
     for shard in done:  # every file with a final name is whole
         side = json.loads((target / ".shards" / f"{shard.name}.json").read_text())
         assert len(records.read_records([shard])) == side["records"]
     assert not (target / "manifest.json").exists()
     subprocess.run(args + ["--out", str(out)], check=True, cwd=ROOT, capture_output=True)
-    assert _keys(target) == _keys(ref / "iemocap" / "ds4")
+    assert _keys(target) == _keys(ref / "ravdess" / "ds4")
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["complete"] and manifest["shards_resumed"] == len(done)
     # the same records, byte for byte, whether written in one go or resumed after a kill
-    ref_manifest = json.loads((ref / "iemocap" / "ds4" / "manifest.json").read_text())
+    ref_manifest = json.loads((ref / "ravdess" / "ds4" / "manifest.json").read_text())
     assert manifest["digest"] and manifest["digest"] == ref_manifest["digest"]
     assert manifest["versions"]["librosa"] and manifest["versions"]["noisereduce"]
 
@@ -369,11 +379,10 @@ def test_csv_labels_must_be_emotf_names_or_mapped(tmp_path):
                             "--workers", "1", "--no-progress"]) == 2
 
 
-def test_ctrl_c_ends_in_one_line_and_the_same_command_resumes(synth_iemocap, tmp_path):
-    root, _ = synth_iemocap
-    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
+def test_ctrl_c_ends_in_one_line_and_the_same_command_resumes(long_run_corpus, tmp_path):
+    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "ravdess", "--data", str(long_run_corpus),
             "--variant", "ds4", "--shard-size", "1", "--workers", "1", "--no-progress", "--out", str(tmp_path)]
-    target = tmp_path / "iemocap" / "ds4"
+    target = tmp_path / "ravdess" / "ds4"
     # a shell runs background jobs with SIGINT ignored; a terminal's Ctrl-C finds it at its default
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -398,17 +407,17 @@ def test_data_without_corpus_asks_which_and_guesses(tmp_path, caplog):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_resumes(synth_iemocap, tmp_path):
+def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_resumes(long_run_corpus, tmp_path):
     psutil = pytest.importorskip("psutil")
-    root, _ = synth_iemocap
-    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "iemocap", "--data", str(root), "--video", "off",
+    root = long_run_corpus
+    args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "ravdess", "--data", str(root), "--video", "off",
             "--variant", "ds4", "--shard-size", "1", "--workers", "2", "--no-progress"]
     ref = tmp_path / "ref"
     subprocess.run(args + ["--out", str(ref)], check=True, cwd=ROOT, capture_output=True)
     out = tmp_path / "killed"
     proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    target = out / "iemocap" / "ds4"
+    target = out / "ravdess" / "ds4"
     _wait_for_shards(target, 1)
     workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
     assert workers, "no worker to kill"
@@ -419,7 +428,8 @@ def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_r
     assert "Traceback" not in text
     subprocess.run(args + ["--out", str(out)], check=True, cwd=ROOT, capture_output=True)
     manifest = json.loads((target / "manifest.json").read_text())
-    assert manifest["digest"] == json.loads((ref / "iemocap" / "ds4" / "manifest.json").read_text())["digest"]
+    assert manifest["digest"] == json.loads((ref / "ravdess" / "ds4" / "manifest.json").read_text())["digest"]
+    assert manifest["utterances"] == len(list(root.rglob("*.wav")))
 
 
 @pytest.mark.realdata
