@@ -368,7 +368,10 @@ def confusion_figures(plan: Sequence[Cell], root: Path, out_dir: Path) -> list[P
         old = _recorded_for(c, recorded)
         if not res or (old is not None and not _covers({"folds": ",".join(str(r.fold) for r in res)}, old)):
             continue  # a recorded row keeps its recorded figure
-        name = f"{c.corpus}-{c.variant}-c{c.class_count}-{c.arch}" + (f"-{c.tag}" if c.tag else "")
+        # a leave-one-corpus-out row is named by its held-out corpus, with its own prefix: the within-corpus row of
+        # that corpus, model and classes has the same name otherwise
+        name = (("loco-" if c.test_corpus else "") + f"{c.corpus}-{c.variant}-c{c.class_count}-{c.arch}"
+                + (f"-{c.tag}" if c.tag else ""))
         names = res[0].metrics["class_names"]
         ua = np.mean([r.metrics["test"]["ua"] for r in res])
         written.append(plots.confusion_png(
