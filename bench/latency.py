@@ -24,11 +24,18 @@ from pathlib import Path
 import numpy as np
 from common import RAVDESS, RESULTS, ROOT, peak_rss_mb, print_table, ravdess_files, write_json
 
-ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn")  # the audio models (emotf.catalog.AUDIO_BRANCHES)
+# the spectrogram models (emotf.catalog.AUDIO_BRANCHES) and the recipe's waveform model (Keras only: its TFLite
+# export, with a variable-length input, is not measured here)
+ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn", "logmel_cnn")
 
 
 def ensure_run(arch: str, runs_root: Path, records: Path, scratch: Path) -> Path:
-    """A run folder with a model of ``arch``: the trained one, else a one-step run made now."""
+    """A run folder with a model of ``arch``: the trained one, else a one-step run made now (the waveform model
+    on the waveform records beside ``records``: ``<corpus>/wave``)."""
+    from emotf.catalog import ARCHS as CATALOG
+
+    if CATALOG[arch].modality == "waveform":
+        records = records.parent / "wave"
     if (runs_root / arch / "model.keras").is_file():
         return runs_root / arch
     out = scratch / arch
@@ -70,7 +77,7 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> l
             "images_per_clip": round(float(np.mean(clips)), 2)}
     rows.append({**base, "path": "keras (wav -> label)", **percentiles(total), "features_p50_ms":
                  percentiles(feats)["p50_ms"], "peak_rss_mb": peak_rss_mb()})
-    if tflite:
+    if tflite and run.modality != "waveform":
         lite = export.export(run_dir, "tflite", out=Path(run_dir) / "export")
         runner = export.TFLiteRunner(lite["path"])
         names = run.class_names
