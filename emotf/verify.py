@@ -67,6 +67,8 @@ def face_sheet(records: str, png: str):
         raise ValueError(f"{records}: these records hold no face video (preprocess a corpus with video)")
     cells = {}
     for shard in info.shards:
+        if all((shard.unit, name) in cells for name, n in shard.per_label.items() if n):
+            continue  # every class of this shard's speaker is drawn already: no need to decode its frames
         for ex in schema.read_records([shard.file], spec_shape=info.spec_shape, video_shape=info.video_shape,
                                       with_video=True):
             key = (shard.unit, ex[keys.LABEL_NAME])

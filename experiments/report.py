@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from emotf.catalog import ARCHS
 from emotf.evaluation.summary import markdown_table, mean_std, pooled_confusion, summary_rows
 from experiments import ledger
 from experiments.plan import CLASS_LABEL, PLAN, SECTIONS, Cell, eval_stem
@@ -241,7 +242,7 @@ def _javanese_table(cells: Sequence[Cell], root: Path) -> str:
         utt = _utterance_ua(res)
         rows.append({"classes": c.class_count, "model": c.label, "input": {
             "video": "face", "av": "speech + face", "waveform": "speech (waveform)"}.get(
-                _modality(c.arch), "speech (image)"), "variant": c.variant,
+                ARCHS[c.arch].modality, "speech (image)"), "variant": c.variant,
             "folds": ",".join(str(r.fold) for r in res) or "none yet",
             "test UA (utterances)": mean_std(utt), "UA per fold": " ".join(f"{u:.2f}" for u in utt),
             "test UA (clips)": mean_std([r.metrics["test"]["ua"] for r in res]),
@@ -249,12 +250,6 @@ def _javanese_table(cells: Sequence[Cell], root: Path) -> str:
             "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
             "most predicted": _predicted_most([r.metrics["test"] for r in res])})
     return markdown_table(rows)
-
-
-def _modality(arch: str) -> str:
-    from emotf.catalog import ARCHS
-
-    return ARCHS[arch].modality
 
 
 # The questions the AV table answers, as (A, B) pairs of row labels: A − B per fold.
@@ -313,34 +308,28 @@ def _best_confusion(cells: Sequence[Cell], root: Path) -> str:
 def _javanese_cross(plan: Sequence[Cell], root: Path) -> str:
     """Models that never saw this corpus, scored on it: trained on RAVDESS (the paper's model and the recipe), on the
     synthetic AV corpus, and on the other four corpora (the leave-one-corpus-out row)."""
-    rows = []
+    def row(model: str, trained_on: str, records: str, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        classes = reports[0]["predicted_classes"] if reports else []
+        return {"model": model, "trained on": trained_on, "scored on": records, "fold models": len(reports),
+                "classes scored": ", ".join(classes),
+                "UA (utterances)": mean_std([e.get("utterance", e)["ua"] for e in reports]),
+                "UA (clips)": mean_std([e["ua"] for e in reports]),
+                "chance": f"{1 / len(classes):.3f}" if classes else "", "most predicted": _predicted_most(reports)}
+
+    rows, cmds = [], []
     for c in plan:
         for records in (r for r in c.cross if "/javanese/" in r):
             stem = eval_stem(records)
-            reps = [r.evals[stem] for r in ledger.cell_results(c, root) if stem in r.evals]
             source = ("the synthetic AV corpus (faces and voices drawn by emotf.synth)" if c.corpus == "synth_iemocap"
                       else f"{c.corpus} {c.variant}")
-            rows.append({"model": c.label, "trained on": source, "scored on": records, "fold models": len(reps),
-                         "classes scored": ", ".join(reps[0]["predicted_classes"]) if reps else "",
-                         "UA (utterances)": mean_std([e.get("utterance", e)["ua"] for e in reps]),
-                         "UA (clips)": mean_std([e["ua"] for e in reps]),
-                         "chance": f"{1 / len(reps[0]['predicted_classes']):.3f}" if reps else "",
-                         "most predicted": _predicted_most(reps)})
+            rows.append(row(c.label, source, records,
+                            [r.evals[stem] for r in ledger.cell_results(c, root) if stem in r.evals]))
+            cmds += [f"    {c.command()}", f"    python -m emotf.evaluate {c.out_pattern()} --records {records}"]
     for c in (c for c in plan if c.section == "loco" and c.test_corpus == "javanese"):
-        res = ledger.cell_results(c, root)
-        tests = [r.metrics["test"] for r in res]
-        rows.append({"model": c.label, "trained on": ", ".join(x for x in c.corpora if x != "javanese")
-                     + " (leave-one-corpus-out)", "scored on": f"records/javanese/{c.variant}",
-                     "fold models": len(res), "classes scored": ", ".join(tests[0]["class_names"]) if tests else "",
-                     "UA (utterances)": mean_std([t.get("utterance", t)["ua"] for t in tests]),
-                     "UA (clips)": mean_std([t["ua"] for t in tests]),
-                     "chance": f"{1 / len(tests[0]['class_names']):.3f}" if tests else "",
-                     "most predicted": _predicted_most(tests)})
-    cmds = [line for c in plan if any("/javanese/" in r for r in c.cross) for line in (
-        f"    {c.command()}", *(f"    python -m emotf.evaluate {c.out_pattern()} --records {r}" for r in c.cross
-                              if "/javanese/" in r))]
-    cmds += [f"    {c.command()}" for c in plan if c.section == "loco" and c.test_corpus == "javanese"]
-    return markdown_table(rows) + "\n\nCommands:\n\n" + "\n".join(cmds)
+        rows.append(row(c.label, ", ".join(x for x in c.corpora if x != "javanese") + " (leave-one-corpus-out)",
+                        f"records/javanese/{c.variant}", [r.metrics["test"] for r in ledger.cell_results(c, root)]))
+        cmds.append(f"    {c.command()}")
+    return markdown_table(rows) + "\n\nCommands:\n\n" + "\n".join(dict.fromkeys(cmds))
 
 
 def _recorded_for(cell: Cell, recorded: dict[str, list[dict[str, str]]]) -> dict[str, str] | None:

@@ -144,13 +144,11 @@ def fill_blank(frames: list[np.ndarray], level: int) -> tuple[list[np.ndarray], 
     """
     if level <= 0:
         return frames, 0
-    shown = [i for i, f in enumerate(frames) if int(f.max()) >= level]
-    if not shown or len(shown) == len(frames):
+    shown = np.flatnonzero([int(f.max()) >= level for f in frames])
+    if len(shown) in (0, len(frames)):
         return frames, 0
-    nearest = np.asarray(shown)
-    out = [f if int(f.max()) >= level else frames[int(nearest[np.argmin(np.abs(nearest - i))])]
-           for i, f in enumerate(frames)]
-    return out, len(frames) - len(shown)
+    nearest = shown[np.abs(shown[None, :] - np.arange(len(frames))[:, None]).argmin(axis=1)]
+    return [frames[int(i)] for i in nearest], len(frames) - len(shown)
 
 
 def face_stack(frames_bgr: list[np.ndarray], side: str, cfg: VideoConfig) -> FaceStack:

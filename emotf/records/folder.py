@@ -256,7 +256,8 @@ def build_manifest(cfg, root: Path, shards: Sequence[tuple[str, str]], names: Se
         per_speaker.update(d["per_speaker"])
         converted.update(d["converted"])
         fallbacks += d["face_fallbacks"]
-        fallbacks_per_speaker.update(d.get("face_fallbacks_per_speaker", {}))
+        if d["face_fallbacks"]:  # a shard holds one speaker (its unit)
+            fallbacks_per_speaker[unit] += d["face_fallbacks"]
         blank_frames += d.get("blank_frames", 0)
         clips += d["video_clips"]
         skipped += d["skipped"]

@@ -331,8 +331,7 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
             writer = ShardWriter(out_dir / shard.name)
             summary = {"shard": shard.name, "records": 0, "utterances": 0, "per_label": collections.Counter(),
                        "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
-                       "face_fallbacks": 0, "face_fallbacks_per_speaker": collections.Counter(), "blank_frames": 0,
-                       "video_clips": 0, "band_limited": {}}
+                       "face_fallbacks": 0, "blank_frames": 0, "video_clips": 0, "band_limited": {}}
             for waited in shard.utterances:
                 try:
                     utt, res, error = next(results)
@@ -364,8 +363,6 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
                     summary["converted"][res["converted"]] += 1
                 summary["face_fallbacks"] += res["face_fallbacks"]
                 summary["blank_frames"] += res["blank_frames"]
-                if res["face_fallbacks"]:
-                    summary["face_fallbacks_per_speaker"][utt.speaker] += res["face_fallbacks"]
                 if res["band_limit_hz"]:
                     if not warned:
                         log.warning("%s: recorded at %g Hz, so nothing above %g Hz: its features are empty there "
