@@ -39,7 +39,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -e ".[dev,backends]"
+	$(BIN)/pip install -e ".[dev,backends,beam]"
 	touch $@
 
 test: install

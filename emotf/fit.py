@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from emotf import cli, interrupts
@@ -56,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(e)
     except KeyboardInterrupt:
         return cli.interrupted("the finished epochs are kept; run the same command again to resume")
+    except Exception as e:
+        if type(e).__name__ not in ("UnavailableError", "AbortedError") or "TF_CONFIG" not in os.environ:
+            raise
+        # MultiWorkerMirroredStrategy: a peer died or was restarted; the collectives of this step cannot finish
+        peer = next((line.strip() for line in str(e).splitlines() if "/job:" in line), str(e).splitlines()[0])
+        return cli.fail(RuntimeError(f"a worker of the cluster was lost ({peer[:200]}); the finished epochs are "
+                                     f"kept: start every worker again with the same command to resume"))
     print(json.dumps({"test": {k: result["test"][k] for k in ("wa", "ua", "macro_f1", "n")},
                       "validation": {k: result["validation"][k] for k in ("wa", "ua", "macro_f1", "n")},
                       "train_samples_per_s": result.get("train_samples_per_s")}, indent=2))

@@ -2,6 +2,7 @@
 
     python -m emotf.preprocess --corpus ravdess --data ../shared/data/ravdess_speech --variant ds2
     python -m emotf.preprocess            # no --data: the embedded synthetic corpus (IEMOCAP layout)
+    python -m emotf.preprocess --corpus ravdess --data ../shared/data/ravdess_speech --runner beam
 
 Output: ``OUT/<corpus>/<variant>/`` (the folder's layout: `emotf.records.folder`).
 A killed run resumes where it stopped when started again. The work is
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-size", default="20x60x100", help="face stack FRAMESxHEIGHTxWIDTH")
     p.add_argument("--shard-size", type=int, default=256, help="utterances per shard at most (one speaker each)")
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: all cores)")
+    p.add_argument("--runner", default="local", choices=["local", "beam"],
+                   help="local: a pool of --workers processes; beam: an Apache Beam pipeline (the same records; "
+                        "pip install emotf[beam]; docs/preprocessing.md)")
+    p.add_argument("--beam-options", default="", metavar="FLAGS",
+                   help="--runner beam: Beam's pipeline flags, quoted as one string (default: the local "
+                        "DirectRunner in --workers processes), written with '=': --beam-options=\"--runner=FlinkRunner "
+                        "--flink_master=host:8081\"")
     p.add_argument("--strict", action="store_true", help="stop on the first bad item")
     p.add_argument("--max-skipped", type=float, default=PreprocessConfig.max_skipped, metavar="SHARE",
                    help="fail (exit 2, keeping what was written) when more than this share of the inputs is skipped "
@@ -158,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
             args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm))
+        if args.beam_options and args.runner != "beam":
+            raise ValueError("--beam-options goes with --runner beam")
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, runner=args.runner, beam_options=args.beam_options)
     except (writer.PreprocessError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
     except KeyboardInterrupt:

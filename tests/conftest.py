@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,34 @@ def real_javanese_records(tmp_path_factory):
     assert preprocess.main(["--corpus", "javanese", "--data", str(corpus), "--out", str(root / "records"),
                             "--variant", "ds2", "--workers", "2", "--no-progress"]) == 0
     return root / "records" / "javanese" / "ds2", src
+
+
+@pytest.fixture(scope="session")
+def long_run_corpus(tmp_path_factory):
+    """120 synthetic RAVDESS-layout utterances without video: enough noise cleanup (ds4) that a run is still
+    going when its first shards land, so the kill tests kill a run in flight."""
+    from emotf.corpora import synthetic as synth
+
+    root = tmp_path_factory.mktemp("long") / "corpus"
+    synth.generate_ravdess(root, actors=4, statements=2, repetitions=1, video=False, seed=7)
+    return root
+
+
+def wait_for_shards(target, n: int, timeout_s: float = 120) -> None:
+    """Wait until ``target`` holds ``n`` finished shards (a run writing them, in another process)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and len(list(target.glob("*.tfrecord"))) < n:
+        time.sleep(0.05)
+
+
+def bad_corpus(tmp_path):
+    """A CSV corpus with one good file and one of each kind of bad input."""
+    d = tmp_path / "corpus"
+    write_wav(d / "good.wav", tone(440, 2.0))
+    write_wav(d / "silent.wav", np.zeros(16000, np.float32))
+    write_wav(d / "lo.wav", tone(440, 1.0, 8000), sr=8000)
+    (d / "junk.wav").write_bytes(b"garbage" * 50)
+    rows = ["path,label,speaker", "good.wav,sad,s1", "silent.wav,sad,s1", "lo.wav,angry,s2", "junk.wav,angry,s2",
+            "missing.wav,happy,s3", "good.wav,,s3"]
+    (d / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return d / "manifest.csv"

@@ -4,12 +4,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import shared, tone, write_wav
+from conftest import bad_corpus, shared, tone, wait_for_shards, write_wav
 
 from emotf import preprocess
 from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
@@ -69,21 +67,8 @@ def test_variants_and_class_sets(synth_iemocap, tmp_path):
     assert _keys(tmp_path / "a") != _keys(tmp_path / "b")
 
 
-def _bad_corpus(tmp_path):
-    """A CSV corpus with one good file and one of each kind of bad input."""
-    d = tmp_path / "corpus"
-    write_wav(d / "good.wav", tone(440, 2.0))
-    write_wav(d / "silent.wav", np.zeros(16000, np.float32))
-    write_wav(d / "lo.wav", tone(440, 1.0, 8000), sr=8000)
-    (d / "junk.wav").write_bytes(b"garbage" * 50)
-    rows = ["path,label,speaker", "good.wav,sad,s1", "silent.wav,sad,s1", "lo.wav,angry,s2", "junk.wav,angry,s2",
-            "missing.wav,happy,s3", "good.wav,,s3"]
-    (d / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return d / "manifest.csv"
-
-
 def test_bad_input_is_skipped_listed_and_fatal_in_strict_mode(tmp_path):
-    csv = _bad_corpus(tmp_path)
+    csv = bad_corpus(tmp_path)
     m = writer.run(_cfg(csv, corpus="csv", max_skipped=1.0), tmp_path / "out", workers=1, progress=False)
     assert m["utterances"] == 2 and m["records"] == 2
     assert list(m["band_limited"].values()) == [4000.0]  # lo.wav: 8 kHz, processed and flagged
@@ -130,24 +115,6 @@ def test_rerun_skips_finished_shards_and_refuses_another_config(synth_iemocap, t
     assert m3["variant"] == "ds1" and m3["shards_resumed"] == 0
 
 
-def _wait_for_shards(target, n: int, timeout_s: float = 120) -> None:
-    """Wait until ``target`` holds ``n`` finished shards (a run writing them, in another process)."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline and len(list(target.glob("*.tfrecord"))) < n:
-        time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def long_run_corpus(tmp_path_factory):
-    """120 synthetic RAVDESS-layout utterances without video: enough noise cleanup (ds4) that a run is still
-    going when its first shards land, so the kill tests kill a run in flight."""
-    from emotf.corpora import synthetic as synth
-
-    root = tmp_path_factory.mktemp("long") / "corpus"
-    synth.generate_ravdess(root, actors=4, statements=2, repetitions=1, video=False, seed=7)
-    return root
-
-
 def test_killed_run_resumes_without_duplicates_or_losses(long_run_corpus, tmp_path):
     args = [sys.executable, "-m", "emotf.preprocess", "--corpus", "ravdess", "--data", str(long_run_corpus),
             "--variant", "ds4", "--shard-size", "1", "--workers", "1", "--no-progress"]
@@ -157,7 +124,7 @@ def test_killed_run_resumes_without_duplicates_or_losses(long_run_corpus, tmp_pa
     proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = out / "ravdess" / "ds4"
-    _wait_for_shards(target, 2)
+    wait_for_shards(target, 2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = list(target.glob("*.tfrecord"))
@@ -386,7 +353,7 @@ def test_ctrl_c_ends_in_one_line_and_the_same_command_resumes(long_run_corpus, t
     # a shell runs background jobs with SIGINT ignored; a terminal's Ctrl-C finds it at its default
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    _wait_for_shards(target, 1)
+    wait_for_shards(target, 1)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
@@ -418,7 +385,7 @@ def test_a_worker_killed_mid_run_ends_the_run_in_one_line_and_the_same_command_r
     proc = subprocess.Popen(args + ["--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     target = out / "ravdess" / "ds4"
-    _wait_for_shards(target, 1)
+    wait_for_shards(target, 1)
     workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
     assert workers, "no worker to kill"
     workers[0].kill()  # as the kernel's OOM killer would

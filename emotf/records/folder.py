@@ -19,6 +19,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import os
 import platform
 import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -209,7 +210,10 @@ def damaged(root: Path, shard: str) -> str:
 
 
 def write_summary(root: Path, summary: dict[str, Any]) -> None:
-    summary_path(root, summary["shard"]).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    path = summary_path(root, summary["shard"])
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # whole or absent, whoever reads it
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def read_fingerprint(root: Path) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import secrets
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,13 +200,14 @@ def parse_example(serialized: tf.Tensor, *, spec_shape=(200, 300), video_shape=(
 class ShardWriter:
     """Writes one shard under a temporary name and renames it only when complete.
 
-    A killed run therefore leaves ``*.tfrecord.tmp`` files (ignored and
-    overwritten later), never a half shard with the final name.
+    A killed run therefore leaves ``*.tmp`` files (removed by the next run), never a half shard with the
+    final name. The temporary name is this attempt's own: two attempts at one shard (a runner retrying or
+    duplicating work) never write into the same file, and the last rename leaves a whole shard.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         self._file = open(self.tmp, "wb")  # noqa: SIM115 (closed by commit or abort)
         self._hash = hashlib.sha256()
         self.count = 0

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from concurrent import futures
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -116,12 +117,18 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
 
 
 def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, dict | None, str]:
+    return (utt, *try_utterance(utt, _WORKER["cfg"], _WORKER["with_video"]))
+
+
+def try_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> tuple[dict | None, str]:
+    """``process_utterance``'s result and "", or None and why the utterance is skipped (a deterministic
+    failure is an outcome, not an exception: a runner that retries failed work must not retry it)."""
     try:
-        return utt, process_utterance(utt, _WORKER["cfg"], _WORKER["with_video"]), ""
+        return process_utterance(utt, cfg, with_video), ""
     except BadInputError as e:
-        return utt, None, str(e)
+        return None, str(e)
     except Exception as e:  # a decoder crashing on a bad file is bad input too; name it
-        return utt, None, f"{utt.audio_path}: {type(e).__name__}: {e}"
+        return None, f"{utt.audio_path}: {type(e).__name__}: {e}"
 
 
 # --------------------------------------------------------------------------- parent side
@@ -227,8 +234,13 @@ def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
 
 
 def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = None, overwrite: bool = False,
-        corpus_name: str | None = None, progress: bool = True) -> dict[str, Any]:
+        corpus_name: str | None = None, progress: bool = True, runner: str = "local",
+        beam_options: Sequence[str] | str = ()) -> dict[str, Any]:
     """Preprocess ``cfg.corpus`` at ``cfg.data`` into ``out_dir`` (the records of one variant).
+
+    Args:
+        runner: "local" (a pool of ``workers`` processes) or "beam" (an Apache Beam pipeline,
+            `emotf.records.beam`, run with ``beam_options``). Both write the same records.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -295,27 +307,109 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
             log.warning("rewriting a damaged shard: %s", problem)
             (out_dir / s.name).unlink()
         pending.append(s)
-    for tmp in out_dir.glob("*.tmp"):
-        tmp.unlink()
+    for tmp in [*out_dir.glob("*.tmp"), *(out_dir / folder.SUMMARIES).glob("*.tmp")]:
+        tmp.unlink(missing_ok=True)
     done_before = len(shards) - len(pending)
     log.info("%s: %d utterances in %d shards (%d already complete), %s, video %s -> %s",
              cfg.corpus, len(kept), len(shards), done_before, cfg.variant, "on" if with_video else "off", out_dir)
-    if pending:
-        _write_shards(cfg, out_dir, pending, names, index, with_video, workers, progress)
+    if runner not in ("local", "beam"):
+        raise ValueError(f"runner must be local or beam. Received: {runner!r}")
+    if pending and runner == "beam":
+        try:
+            from emotf.records import beam
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith("apache_beam"):
+                raise
+            raise PreprocessError("--runner beam needs Apache Beam: pip install -e '.[beam]' (make install "
+                                  "includes it)") from None
+        beam.write_shards(cfg, out_dir, pending, index, with_video, workers=workers, options=beam_options)
+    elif pending:
+        _write_shards(cfg, out_dir, pending, index, with_video, workers, progress)
     manifest = folder.build_manifest(cfg, out_dir, [(s.name, s.unit) for s in shards], names, problems, excluded,
                                      with_video, corpus_name)
     manifest["seconds_this_run"] = round(time.time() - t0, 2)
     manifest["shards_resumed"] = done_before
+    manifest["runner"] = runner
     folder.write_manifest(out_dir, manifest)
     _check_skipped(cfg, inputs, manifest["skipped"], manifest["records"], len(utts))
     return manifest
 
 
-def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, progress) -> None:
+class ShardBuilder:
+    """One shard's records and summary, fed its utterances' results in the planned order; written atomically.
+
+    The local pool and the Beam pipeline (`emotf.records.beam`) both write through it, so a shard's bytes and
+    summary do not depend on the runner.
+    """
+
+    def __init__(self, cfg: PreprocessConfig, out_dir: Path, shard: str, index: dict[str, int], with_video: bool,
+                 warned: set[str] | None = None):
+        from emotf.records.schema import ShardWriter
+
+        self.cfg, self.out_dir, self.index, self.with_video = cfg, Path(out_dir), index, with_video
+        self.warned = set() if warned is None else warned  # the warnings said once per run
+        self.writer = ShardWriter(self.out_dir / shard)
+        self.summary = {"shard": shard, "records": 0, "utterances": 0, "per_label": collections.Counter(),
+                        "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
+                        "face_fallbacks": 0, "blank_frames": 0, "video_clips": 0, "band_limited": {}}
+
+    def add(self, utt: corpora.Utterance, res: dict | None, error: str) -> None:
+        """One utterance's result (``process_utterance``'s dict, or None and why).
+
+        Raises:
+            PreprocessError: a bad utterance in strict mode.
+        """
+        summary = self.summary
+        if res is None:
+            if self.cfg.strict:
+                raise PreprocessError(f"bad input (strict mode): {error}")
+            log.warning("skipped %s", error)
+            summary["skipped"].append({"utt_id": utt.utt_id, "reason": error})
+            return
+        records = utterance_records(utt, res, self.cfg, self.index)
+        for record in records:
+            self.writer.write(record)
+        label = corpora.map_label(utt.label, merge_exc=self.cfg.merge_exc)
+        n = len(records)
+        summary["records"] += n
+        summary["utterances"] += 1
+        summary["per_label"][label] += n
+        summary["per_speaker"][utt.speaker] += n
+        if res["converted"]:
+            summary["converted"][res["converted"]] += 1
+        summary["face_fallbacks"] += res["face_fallbacks"]
+        summary["blank_frames"] += res["blank_frames"]
+        if res["band_limit_hz"]:
+            if "band" not in self.warned:
+                log.warning("%s: recorded at %g Hz, so nothing above %g Hz: its features are empty there "
+                            "(counted in the manifest's band_limited; --band-limited reject skips such "
+                            "files)", utt.audio_path, 2 * res["band_limit_hz"], res["band_limit_hz"])
+                self.warned.add("band")
+            summary["band_limited"][utt.utt_id] = res["band_limit_hz"]
+        summary["video_clips"] += n if self.with_video else 0
+
+    def commit(self) -> None:
+        """Summary first, then the shard under its final name: a shard with its final name is complete."""
+        self.summary["sha256"] = self.writer.digest()
+        folder.write_summary(self.out_dir, self.summary)
+        self.writer.commit()
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def utterance_records(utt: corpora.Utterance, res: dict, cfg: PreprocessConfig, index: dict[str, int]) -> list[bytes]:
+    """The serialised tf.train.Examples of one processed utterance (metadata + each clip's features)."""
+    from emotf.records.schema import serialize_example
+
+    label = corpora.map_label(utt.label, merge_exc=cfg.merge_exc)
+    meta = _utt_metadata(utt, label, index[label])
+    return [serialize_example({**meta, **ex}) for ex in res["examples"]]
+
+
+def _write_shards(cfg, out_dir, pending, index, with_video, workers, progress) -> None:
     # No TensorFlow here or in the workers (emotf.records.schema writes the TFRecords with protobuf and CRC32C); a
     # worker loads it only for the MTCNN face detector.
-    from emotf.records.schema import ShardWriter, serialize_example
-
     workers = workers or os.cpu_count() or 1
     queue = [u for s in pending for u in s.utterances]
     ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow threads
@@ -325,13 +419,10 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
     pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                        initargs=(cfg.to_dict(), with_video))
     results = pool.map(_work, queue, chunksize=1)
-    writer, warned = None, False
+    builder, warned = None, set()
     try:
         for shard in pending:
-            writer = ShardWriter(out_dir / shard.name)
-            summary = {"shard": shard.name, "records": 0, "utterances": 0, "per_label": collections.Counter(),
-                       "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
-                       "face_fallbacks": 0, "blank_frames": 0, "video_clips": 0, "band_limited": {}}
+            builder = ShardBuilder(cfg, out_dir, shard.name, index, with_video, warned)
             for waited in shard.utterances:
                 try:
                     utt, res, error = next(results)
@@ -344,40 +435,12 @@ def _write_shards(cfg, out_dir, pending, names, index, with_video, workers, prog
                         f"file, if it happens again)") from None
                 interrupts.check()
                 bar.update(1)
-                if res is None:
-                    if cfg.strict:
-                        raise PreprocessError(f"bad input (strict mode): {error}")
-                    log.warning("skipped %s", error)
-                    summary["skipped"].append({"utt_id": utt.utt_id, "reason": error})
-                    continue
-                label = corpora.map_label(utt.label, merge_exc=cfg.merge_exc)
-                meta = _utt_metadata(utt, label, index[label])
-                for ex in res["examples"]:
-                    writer.write(serialize_example({**meta, **ex}))
-                n = len(res["examples"])
-                summary["records"] += n
-                summary["utterances"] += 1
-                summary["per_label"][label] += n
-                summary["per_speaker"][utt.speaker] += n
-                if res["converted"]:
-                    summary["converted"][res["converted"]] += 1
-                summary["face_fallbacks"] += res["face_fallbacks"]
-                summary["blank_frames"] += res["blank_frames"]
-                if res["band_limit_hz"]:
-                    if not warned:
-                        log.warning("%s: recorded at %g Hz, so nothing above %g Hz: its features are empty there "
-                                    "(counted in the manifest's band_limited; --band-limited reject skips such "
-                                    "files)", utt.audio_path, 2 * res["band_limit_hz"], res["band_limit_hz"])
-                        warned = True
-                    summary["band_limited"][utt.utt_id] = res["band_limit_hz"]
-                summary["video_clips"] += n if with_video else 0
-            summary["sha256"] = writer.digest()
-            folder.write_summary(out_dir, summary)
-            writer.commit()
-            writer = None
+                builder.add(utt, res, error)
+            builder.commit()
+            builder = None
     finally:
-        if writer is not None:
-            writer.abort()
+        if builder is not None:
+            builder.abort()
         pool.shutdown(wait=True, cancel_futures=True)  # the utterances being processed finish; no others start
         bar.close()
 

@@ -7,6 +7,7 @@ the dtype policy cannot change afterwards.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import platform
@@ -25,6 +26,26 @@ class Runtime:
     def describe(self) -> dict:
         return {"strategy": type(self.strategy).__name__, "policy": self.policy, "jit_compile": self.jit_compile,
                 "devices": self.devices, "replicas": self.replicas}
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    index: int
+    chief: bool
+
+
+def worker_role(strategy: str) -> WorkerRole:
+    """This process's place in a multi-worker cluster, from ``TF_CONFIG`` (without TensorFlow): the chief is
+    the task of type "chief", else worker 0. Any other strategy: one worker, the chief."""
+    if strategy != "multiworker":
+        return WorkerRole(0, True)
+    try:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError as e:
+        raise ValueError(f"TF_CONFIG is not JSON ({e}): see docs/training.md") from None
+    task, cluster = tf_config.get("task", {}), tf_config.get("cluster", {})
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    return WorkerRole(index, kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster))
 
 
 def configure(*, mixed_precision: str = "auto", strategy: str = "default", jit_compile: str = "auto",
@@ -129,3 +150,68 @@ def cpu_model() -> str:
     name = name or platform.processor() or platform.machine()
     isa = [f for f in ISA_FLAGS if f in flags]
     return f"{name} ({' '.join(isa)})" if isa else name
+
+
+def prepare_multiworker_fit(model, dataset) -> None:
+    """Work around Keras 3's ``fit`` under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585, open).
+
+    Two steps of Keras's TensorFlow trainer fail under the multi-worker strategy alone:
+
+    * before the first step, ``fit`` and ``evaluate`` build the compiled loss and metrics from one batch that
+      they first all-reduce across replicas ("Attempt to convert a value (PerReplica...) to a Tensor"). The
+      build needs only the batch's shapes and dtypes: it is done here from the dataset's element spec, and
+      that reduce skipped;
+    * each step averages the replicas' scalar logs (loss, metrics) with ``reduce("MEAN", v, axis=0)``, which
+      has no axis 0 ("Invalid reduction dimension 0 for input with 0 dimensions"): scalars are averaged
+      over replicas (``axis=None``) instead, so every worker logs the same numbers and takes the same
+      decisions (best epoch, early stopping).
+
+    A no-op under any other strategy.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    strategy = getattr(model, "distribute_strategy", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    with strategy.scope():
+        model._symbolic_build(data_batch=dataset.element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if not getattr(tf_trainer.reduce_per_replica, "emotf_scalars", False):
+        tf_trainer.reduce_per_replica = _reduce_scalars_over_workers(tf_trainer.reduce_per_replica)
+
+
+def shard_by_data(dataset, strategy):
+    """Under the multi-worker strategy, each worker keeps every n-th batch of the whole stream (DATA sharding).
+
+    tf.distribute's default shards by file when it can; a validation or test split of one speaker is one
+    file, fewer than the workers, which stops the run ("Could not apply FILE based sharding"). By batch,
+    the workers together see exactly the batches one worker would.
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or dataset is None:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def _reduce_scalars_over_workers(keras_reduce):
+    import tensorflow as tf
+    from keras import tree
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return keras_reduce(values, strategy, reduction)
+
+        def one(v):
+            local = strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                return strategy.reduce("MEAN", v, axis=None)
+            return keras_reduce(v, strategy, reduction)
+
+        return tree.map_structure(one, values)
+
+    reduce_per_replica.emotf_scalars = True
+    return reduce_per_replica

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def fit_phase(model, train_ds, val_ds, *, phase: RunDir, epochs: int, steps_per_
     """
     import keras
 
+    from emotf.training import runtime
     from emotf.training.callbacks import (
         AtomicBackupAndRestore,
         BestWeights,
@@ -75,6 +77,8 @@ def fit_phase(model, train_ds, val_ds, *, phase: RunDir, epochs: int, steps_per_
         callbacks.append(ResumableEarlyStopping(monitor=monitor, mode=mode, patience=patience, history=past))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(phase.tensorboard), write_graph=False, profile_batch=0))
+    train_ds, val_ds = (runtime.shard_by_data(ds, model.distribute_strategy) for ds in (train_ds, val_ds))
+    runtime.prepare_multiworker_fit(model, train_ds)
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
               callbacks=callbacks, verbose=verbose, shuffle=False)
     return phase.history()
@@ -87,9 +91,16 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
         ValueError: bad records, an impossible split, or ``out`` holding a run of another configuration.
     """
     from emotf.records.folder import load_records
+    from emotf.training import runtime
 
     info = load_records(cfg.records)
     run_dir = RunDir(cfg.out or default_out(cfg, info.corpus, info.variant))
+    role = runtime.worker_role(cfg.strategy)
+    if not role.chief:
+        # Every worker trains; only the chief writes the run folder. This one works in a private mirror of it.
+        if run_dir.is_finished:
+            return run_dir.metrics()
+        run_dir = _private_mirror(run_dir, role.index)
     run_dir.claim(cfg.to_dict(), overwrite, defaults=TrainConfig().to_dict())
     if run_dir.is_finished:
         log.info("%s is a finished run; its metrics.json stands (--overwrite retrains)", run_dir.path)
@@ -98,7 +109,7 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     import keras
 
     from emotf import models
-    from emotf.training import experiment, runtime
+    from emotf.training import experiment
     from emotf.training.callbacks import load_weights_file
 
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
@@ -130,7 +141,34 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     run_dir.write_history(history)
     result = _evaluate_and_report(model, cfg, ex, history, run_dir)
     run_dir.clear_backup()
+    if not role.chief:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
     return result
+
+
+def _private_mirror(chief: RunDir, index: int) -> RunDir:
+    """A non-chief worker's run folder: private (on its own disk), holding a copy of the chief's training state
+    (backups, histories, a finished pre-training), so that a restarted cluster resumes every worker from the
+    same epoch. Copied before the first step, when the chief cannot be writing them (it waits for this worker
+    at every step)."""
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(chief.path.resolve()).encode()).hexdigest()[:12]
+    mine = RunDir(Path(tempfile.gettempdir()) / "emotf-workers" / f"{key}-worker{index}")
+    shutil.rmtree(mine.path, ignore_errors=True)
+    mine.path.mkdir(parents=True)
+    for src, dst in ((chief, mine), (chief.pretrain, mine.pretrain)):
+        for name in (src.backup, src.history_csv, src.done_file, src.model_file, src.encoder_weights("audio"),
+                     src.encoder_weights("video")):
+            target = dst.path / Path(name).relative_to(src.path)
+            if Path(name).is_dir():
+                shutil.copytree(name, target)
+            elif Path(name).is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(name, target)
+    log.info("worker %d: training state mirrored from %s into %s", index, chief.path, mine.path)
+    return mine
 
 
 def _compile(model, cfg: TrainConfig, num_classes: int, rt, steps_per_epoch: int) -> None:
