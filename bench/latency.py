@@ -1,6 +1,7 @@
 """Single-clip prediction latency, from audio file to label: p50 / p95 per architecture, Keras and TFLite.
 
     python bench/latency.py [--archs cnn cnn_rnn cnn_lstm crnn] [--clips 40] [--runs-root runs/ravdess-c4-f0]
+    python bench/latency.py --archs video_3dcnn av       # face video + speech: Javanese AV clips (MTCNN faces)
 
 For each architecture, the run folder ``RUNS_ROOT/<arch>`` (a trained model of
 ``python -m emotf.fit``) is used where it exists; otherwise a one-step run is
@@ -9,7 +10,10 @@ clip goes through ``emotf.serving.inference.predict`` (decode, 3-s clips, spectr
 images, model, mean of the clip probabilities, label) in one process with the
 model loaded once, as a service would run it; the features alone are timed
 too. The TFLite rows run the same features through the exported model
-(``emotf.export``, ``--no-tflite`` skips it). A few warm-up clips are not
+(``emotf.export``, ``--no-tflite`` skips it). The video models (``video_3dcnn``,
+``av``) read Javanese AV clips (speech and face in one MP4; ``--video-data``), made
+into face stacks with MTCNN as ``predict --video`` does, with models of the
+Javanese records (``--video-records``); Keras only. A few warm-up clips are not
 timed. Prints a table and writes JSON to bench/results/latency.json.
 """
 
@@ -27,6 +31,7 @@ from common import RAVDESS, RESULTS, ROOT, peak_rss_mb, print_table, ravdess_fil
 # the spectrogram models (emotf.catalog.AUDIO_BRANCHES) and the recipe's waveform model (Keras only: its TFLite
 # export, with a variable-length input, is not measured here)
 ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn", "logmel_cnn")
+VIDEO_ARCHS = ("video_3dcnn", "av")  # face stacks from a video beside the speech
 
 
 def ensure_run(arch: str, runs_root: Path, records: Path, scratch: Path) -> Path:
@@ -52,7 +57,7 @@ def percentiles(ms: list[float]) -> dict[str, float]:
             "mean_ms": round(float(np.mean(ms)), 1)}
 
 
-def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> list[dict]:
+def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, video: bool = False) -> list[dict]:
     from emotf.serving import exporter as export
     from emotf.serving import inference as predict
     from emotf.training.rundir import open_run
@@ -61,13 +66,13 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> l
     model = run.load_model()
     rows = []
     for f in files[:warmup]:
-        predict.predict(run_dir, f, model=model)
+        predict.predict(run_dir, f, f if video else None, model=model)
     feats, total, clips, labels = [], [], [], {}
     for f in files[warmup:]:
         t0 = time.perf_counter()
-        predict.features(run, f)
+        predict.features(run, f, f if video else None)
         t1 = time.perf_counter()
-        r = predict.predict(run_dir, f, model=model)
+        r = predict.predict(run_dir, f, f if video else None, model=model)
         t2 = time.perf_counter()
         feats.append(1000 * (t1 - t0))
         total.append(1000 * (t2 - t1))
@@ -75,9 +80,9 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> l
         labels[f] = r["label"]
     base = {"arch": run.arch, "params": model.count_params(), "clips": len(total),
             "images_per_clip": round(float(np.mean(clips)), 2)}
-    rows.append({**base, "path": "keras (wav -> label)", **percentiles(total), "features_p50_ms":
-                 percentiles(feats)["p50_ms"], "peak_rss_mb": peak_rss_mb()})
-    if tflite and run.modality != "waveform":
+    rows.append({**base, "path": "keras (mp4 -> label)" if video else "keras (wav -> label)", **percentiles(total),
+                 "features_p50_ms": percentiles(feats)["p50_ms"], "peak_rss_mb": peak_rss_mb()})
+    if tflite and run.modality not in ("waveform", "video", "av"):
         lite = export.export(run_dir, "tflite", out=Path(run_dir) / "export")
         runner = export.TFLiteRunner(lite["path"])
         names = run.class_names
@@ -97,13 +102,17 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool) -> l
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    p.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS + VIDEO_ARCHS)
     p.add_argument("--clips", type=int, default=40, help="timed clips (after --warmup more)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--runs-root", default=str(ROOT / "runs" / "ravdess-c4-f0"))
     p.add_argument("--records", default=str(ROOT / "records" / "ravdess" / "ds2"))
     p.add_argument("--scratch", default=str(RESULTS / "latency_runs"), help="where one-step runs are made")
     p.add_argument("--data", default=str(RAVDESS), help="RAVDESS-named audio files (03-01-*), searched recursively")
+    p.add_argument("--video-data", default=str(RAVDESS.parent / "javanese_av" / "dataset-resize"),
+                   help="MP4 clips with a face and speech, for the video models")
+    p.add_argument("--video-records", default=str(ROOT / "records" / "javanese" / "ds2"),
+                   help="records the video models' one-step runs are made from")
     p.add_argument("--no-tflite", action="store_true")
     p.add_argument("--json", default=str(RESULTS / "latency.json"))
     a = p.parse_args()
@@ -112,10 +121,15 @@ def main() -> int:
     if not files:
         print(f"{a.data}: no RAVDESS clips there: nothing to measure")
         return 0
+    videos = sorted(Path(a.video_data).glob("*.mp4"))[::5][: a.clips + a.warmup]
     rows = []
     for arch in a.archs:
-        run_dir = ensure_run(arch, Path(a.runs_root), Path(a.records), Path(a.scratch))
-        for r in measure(run_dir, files, warmup=a.warmup, tflite=not a.no_tflite):
+        video = arch in VIDEO_ARCHS
+        if video and not videos:
+            print(f"{a.video_data}: no MP4 clips there: {arch} not measured")
+            continue
+        run_dir = ensure_run(arch, Path(a.runs_root), Path(a.video_records if video else a.records), Path(a.scratch))
+        for r in measure(run_dir, videos if video else files, warmup=a.warmup, tflite=not a.no_tflite, video=video):
             rows.append({**r, "run": str(run_dir)})
             print(f"{arch} {r['path']}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms", flush=True)
     print()

@@ -4,6 +4,7 @@
     python bench/preprocess.py ... --scales 1 4 --limit 240     # peak RSS must not grow with corpus size
     python bench/preprocess.py ... --reference 60                 # the reference's pipeline on 60 clips, for the ratio
     python bench/preprocess.py ... --checkouts ../old . --repeat 2  # A/B: another checkout's emotf, alternately
+    python bench/preprocess.py ... --runners local beam --repeat 2  # the local pool against Beam's local runner
 
 Each run preprocesses a CSV manifest listing the corpus ``scale`` times (as
 distinct speakers), in a fresh output folder, as a child process; a sampler
@@ -61,9 +62,11 @@ def write_manifest(files: list[Path], scale: int, path: Path) -> int:
     return len(rows)
 
 
-def run_one(manifest: Path, variant: str, workers: int, out: Path, checkout: Path = ROOT) -> dict:
+def run_one(manifest: Path, variant: str, workers: int, out: Path, checkout: Path = ROOT,
+            runner: str = "local") -> dict:
     cmd = [sys.executable, "-m", "emotf.preprocess", "--corpus", "csv", "--data", str(manifest), "--variant", variant,
-           "--out", str(out), "--workers", str(workers), "--no-progress"]
+           "--out", str(out), "--workers", str(workers), "--no-progress"] + (["--runner", runner] if runner != "local"
+                                                                            else [])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
@@ -129,6 +132,8 @@ def main() -> int:
     p.add_argument("--checkouts", nargs="+", default=[str(ROOT)],
                    help="emotf checkouts whose python -m emotf.preprocess runs (A/B: alternately, in this order)")
     p.add_argument("--repeat", type=int, default=1, help="rounds over the checkouts")
+    p.add_argument("--runners", nargs="+", default=["local"], choices=["local", "beam"],
+                   help="local pool and/or Beam's local runner (alternately, in this order)")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "preprocess.json"))
     a = p.parse_args()
     data = Path(a.data)
@@ -147,13 +152,16 @@ def main() -> int:
                 for workers in a.workers:
                     for rnd in range(a.repeat):
                         for i, checkout in enumerate(a.checkouts):
-                            out = Path(tmp) / f"out_{variant}_{workers}_{scale}_{rnd}_{i}"
-                            r = run_one(manifest, variant, workers, out, Path(checkout).resolve())
-                            r.update(variant=variant, workers=workers or os.cpu_count(), scale=scale, input_clips=n,
-                                     checkout=_describe(checkout), load_average=round(os.getloadavg()[0], 2))
-                            rows.append(r)
-                            print(f"{r['checkout']} {variant} x{scale} workers={r['workers']}: {r['clips_per_s']} "
-                                  f"clips/s, {r['cpu_s']} CPU-s, peak RSS {r['peak_rss_mb']} MB", flush=True)
+                            for runner in a.runners:
+                                out = Path(tmp) / f"out_{variant}_{workers}_{scale}_{rnd}_{i}_{runner}"
+                                r = run_one(manifest, variant, workers, out, Path(checkout).resolve(), runner)
+                                r.update(variant=variant, workers=workers or os.cpu_count(), scale=scale,
+                                         input_clips=n, checkout=_describe(checkout), runner=runner,
+                                         load_average=round(os.getloadavg()[0], 2))
+                                rows.append(r)
+                                print(f"{r['checkout']} {runner} {variant} x{scale} workers={r['workers']}: "
+                                      f"{r['clips_per_s']} clips/s, {r['cpu_s']} CPU-s, peak RSS {r['peak_rss_mb']} MB",
+                                      flush=True)
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                           "load_average": os.getloadavg()},
               "data": str(data), "command": " ".join(sys.argv), "runs": rows}
@@ -168,10 +176,12 @@ def main() -> int:
         for r in rows:  # the whole command (start-up, decoding, features, writing) per CPU-second, per core
             r["x_reference_per_core"] = round(r["clips_per_cpu_s"] / ref["clips_per_cpu_s"], 1)
     print()
-    print(f"{'checkout':14} {'variant':8} {'scale':>5} {'workers':>7} {'clips':>6} {'records':>7} {'seconds':>8} "
-          f"{'clips/s':>8} {'CPU s':>7} {'clips/CPU-s':>11} {'x ref/core':>10} {'peak RSS MB':>11} {'skipped':>7}")
+    print(f"{'checkout':14} {'runner':6} {'variant':8} {'scale':>5} {'workers':>7} {'clips':>6} {'records':>7} "
+          f"{'seconds':>8} {'clips/s':>8} {'CPU s':>7} {'clips/CPU-s':>11} {'x ref/core':>10} {'peak RSS MB':>11} "
+          f"{'skipped':>7}")
     for r in rows:
-        print(f"{r['checkout']:14} {r['variant']:8} {r['scale']:>5} {r['workers']:>7} {r['utterances']:>6} "
+        print(f"{r['checkout']:14} {r.get('runner', 'local'):6} {r['variant']:8} {r['scale']:>5} {r['workers']:>7} "
+              f"{r['utterances']:>6} "
               f"{r['records']:>7} {r['seconds']:>8} {r['clips_per_s']:>8} {r['cpu_s']:>7} {r['clips_per_cpu_s']:>11} "
               f"{r.get('x_reference_per_core', ''):>10} {r['peak_rss_mb']:>11} {r['skipped']:>7}")
     if a.reference:

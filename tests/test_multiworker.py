@@ -105,3 +105,25 @@ def test_two_workers_train_one_workers_model_write_once_and_resume_after_a_kill(
     assert abs(m["test"]["ua"] - r["test"]["ua"]) <= 0.1
     assert json.loads((out / "config.json").read_text())["runtime"]["replicas"] == 2
     assert len(list((out / "tensorboard").rglob("*tfevents*"))) >= 1
+
+
+def test_a_search_whose_trials_run_on_two_workers(tiny_records, tmp_path):
+    """emotf.tune --strategy multiworker: both workers run every trial together; the chief writes the search."""
+    out = tmp_path / "search"
+    args = ["--arch", "cnn", "--records", str(tiny_records), "--out", str(out), "--batch-size", "16",
+            "--max-steps-per-epoch", "2", "--quiet", "--trials-per-process", "0", "--tuner", "random",
+            "--max-trials", "2", "--max-epochs", "1", "--strategy", "multiworker"]
+    ports = _ports(2)
+    procs = []
+    for i in range(2):
+        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
+        log = open(tmp_path / f"tune{i}.log", "w")  # noqa: SIM115 (closed with the process)
+        procs.append(subprocess.Popen([sys.executable, "-m", "emotf.tune", *args], cwd=ROOT, stdout=log,
+                                      stderr=subprocess.STDOUT, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}))
+    assert [p.wait(timeout=400) for p in procs] == [0, 0], (tmp_path / "tune1.log").read_text()[-3000:]
+    rows = (out / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2
+    assert json.loads((out / "config.json").read_text())["runtime"]["replicas"] == 2
+    worker_log = (tmp_path / "tune1.log").read_text()
+    private = Path(worker_log.split(" into ", 1)[1].split()[0])
+    assert private.parent == Path(tempfile.gettempdir()) / "emotf-workers" and not private.exists()

@@ -105,8 +105,21 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         """hp → (TrainConfig fields, builder arguments)."""
         raise NotImplementedError
 
+    def fit(self, hp, model, *args, **kwargs):
+        from emotf.training import runtime
+
+        # under the multi-worker strategy: DATA sharding and Keras 3's workarounds, as in training (no-ops otherwise)
+        strategy = model.distribute_strategy
+        args = tuple(runtime.shard_by_data(a, strategy) if i == 0 else a for i, a in enumerate(args))
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = runtime.shard_by_data(kwargs["validation_data"], strategy)
+        if args:
+            runtime.prepare_multiworker_fit(model, args[0])
+        return model.fit(*args, **kwargs)
+
     def build(self, hp) -> keras.Model:
-        keras.backend.clear_session()  # a trial's graph must not outlive it (keras-tuner #395, #873)
+        if not _in_strategy_scope():  # the tuner's end of trial clears it too (emotf.tuning.tuners)
+            keras.backend.clear_session()  # a trial's graph must not outlive it (keras-tuner #395, #873)
         train, kwargs = self.resolve(hp)
         model, _ = models.build(self.arch, self.input_shape, self.num_classes, audio_arch=self.audio_arch,
                                 colormap=self.colormap, augment=self.augment, **kwargs)
@@ -183,15 +196,28 @@ class AVHyperModel(EmotionHyperModel):
 
     def fit(self, hp, model, *args, pretrain: tuple | None = None, **kwargs):
         if pretrain is not None:
-            from emotf.training import contrastive
+            from emotf.training import contrastive, runtime
 
             dataset, steps, epochs = pretrain
+            dataset = runtime.shard_by_data(dataset, model.distribute_strategy)
             train, _ = self.resolve(hp)
             encoders = (model.get_layer("audio_encoder"), model.get_layer("video_encoder"))
             siamese = contrastive.siamese(encoders, self.input_shape, margin=train["margin"], lr=train["lr"],
                                           weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
+            runtime.prepare_multiworker_fit(siamese, dataset)
             siamese.fit(dataset, steps_per_epoch=steps, epochs=epochs, verbose=0)
-        return model.fit(*args, **kwargs)
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def _in_strategy_scope() -> bool:
+    """KerasTuner builds a trial's model inside ``strategy.scope()`` when given a distribution strategy;
+    ``clear_session`` there empties the graph's strategy stack and the scope's exit fails ("pop from empty
+    list")."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()
 
 
 # The search space of each architecture, by what it reads.

@@ -14,6 +14,8 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,9 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     info = load_records(cfg.records)
     out = Path(cfg.out or default_out(cfg, info.corpus, info.variant))
     role = distributed_role()
+    mw = runtime.worker_role(cfg.strategy)
+    if not mw.chief:  # a worker of a multi-worker trial: the same search, in a private mirror of the chief's folder
+        out = _private_mirror(out, mw.index)
     config = {**cfg.to_dict(), **{f"search.{k}": v for k, v in dataclasses.asdict(scfg).items()}}
     if role != "worker":  # workers share the chief's folder and never delete it
         # More trials extend a search; any other change is another search.
@@ -125,7 +130,31 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
         return {"rows": [], "best": None, "recycle": True}
     if role == "worker":
         return {"rows": [], "best": None}
+    if not mw.chief:
+        shutil.rmtree(out, ignore_errors=True)
+        return {"rows": [], "best": None}
     return write_results(tuner, hypermodel, cfg, out)
+
+
+def _private_mirror(chief: Path, index: int) -> Path:
+    """A multi-worker search's folder for a non-chief worker: on its own disk, with a copy of the chief's search
+    state (its trials, so that a restarted search resumes every worker at the same trial); every worker runs
+    the same trials in step (the same seed), only the chief's folder is the search's."""
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(chief.resolve()).encode()).hexdigest()[:12]
+    mine = Path(tempfile.gettempdir()) / "emotf-workers" / f"{key}-tune-worker{index}"
+    for _ in range(5):  # the chief may be writing a JSON file as it is copied: copy again until all parse
+        shutil.rmtree(mine, ignore_errors=True)
+        if chief.is_dir():
+            shutil.copytree(chief, mine, ignore=shutil.ignore_patterns("tensorboard", "*.tmp"))
+        if not damaged_state(mine):
+            break
+        time.sleep(1)
+    mine.mkdir(parents=True, exist_ok=True)
+    log.info("worker %d: search state mirrored from %s into %s", index, chief, mine)
+    return mine
 
 
 def damaged_state(out: Path) -> list[tuple[Path, str]]:
