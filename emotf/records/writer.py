@@ -3,7 +3,7 @@
 Work is planned as shards (at most ``shard_size`` utterances of one speaker
 each). Utterances stream one at a time through a pool of worker processes
 (audio decoding, cleanup, spectrogram, video decoding, face detection); the
-parent process only serialises and writes, in a fixed order. Memory therefore
+workers also serialise the examples; the parent only writes them, in a fixed order. Memory therefore
 stays bounded whatever the corpus size.
 
 A shard is written under a temporary name, its summary goes to
@@ -69,13 +69,14 @@ def plan_shards(utts: list[corpora.Utterance], shard_size: int) -> list[PlannedS
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cfg_dict: dict, with_video: bool) -> None:
+def _init_worker(cfg_dict: dict, with_video: bool, index: dict[str, int]) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: one message, not one per worker
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _WORKER["cfg"] = PreprocessConfig.from_dict(cfg_dict)
     _WORKER["with_video"] = with_video
+    _WORKER["index"] = index
 
 
 def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> dict[str, Any]:
@@ -117,7 +118,12 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
 
 
 def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, dict | None, str]:
-    return (utt, *try_utterance(utt, _WORKER["cfg"], _WORKER["with_video"]))
+    cfg = _WORKER["cfg"]
+    res, error = try_utterance(utt, cfg, _WORKER["with_video"])
+    if res is not None:  # serialised here, in parallel: the parent only frames and writes the bytes
+        res = {**{k: v for k, v in res.items() if k != "examples"},
+               "records": utterance_records(utt, res, cfg, _WORKER["index"])}
+    return utt, res, error
 
 
 def try_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> tuple[dict | None, str]:
@@ -354,7 +360,8 @@ class ShardBuilder:
                         "face_fallbacks": 0, "blank_frames": 0, "video_clips": 0, "band_limited": {}}
 
     def add(self, utt: corpora.Utterance, res: dict | None, error: str) -> None:
-        """One utterance's result (``process_utterance``'s dict, or None and why).
+        """One utterance's result (``process_utterance``'s dict, or None and why; its serialised records under
+        "records" where the worker made them, `utterance_records`).
 
         Raises:
             PreprocessError: a bad utterance in strict mode.
@@ -366,7 +373,7 @@ class ShardBuilder:
             log.warning("skipped %s", error)
             summary["skipped"].append({"utt_id": utt.utt_id, "reason": error})
             return
-        records = utterance_records(utt, res, self.cfg, self.index)
+        records = res["records"] if "records" in res else utterance_records(utt, res, self.cfg, self.index)
         for record in records:
             self.writer.write(record)
         label = corpora.map_label(utt.label, merge_exc=self.cfg.merge_exc)
@@ -417,7 +424,7 @@ def _write_shards(cfg, out_dir, pending, index, with_video, workers, progress) -
     # An executor, not multiprocessing.Pool: a Pool replaces a worker that dies (killed, out of memory, a decoder
     # crashing) and waits forever for the utterance it held; the executor says so (BrokenProcessPool).
     pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                       initargs=(cfg.to_dict(), with_video))
+                                       initargs=(cfg.to_dict(), with_video, index))
     results = pool.map(_work, queue, chunksize=1)
     builder, warned = None, set()
     try:
