@@ -18,7 +18,7 @@ ARCH ?= cnn_rnn
 RECORDS ?=
 
 .PHONY: help install test test-slow test-tfio lint format tfrecords fit tune results report bench bench-train \
-	bench-pipeline bench-latency bench-preprocess bench-records gpu-wheels clean
+	bench-pipeline bench-latency bench-preprocess bench-multiworker bench-records gpu-wheels clean
 
 help:
 	@echo "make install        create $(VENV) and install emotf with its dev tools"
@@ -31,7 +31,7 @@ help:
 	@echo "make tune          KerasTuner search of ARCH on RECORDS -> tuning/runs/..."
 	@echo "make results        train (resumably) what is missing of the results grid (experiments/plan.py)"
 	@echo "make report         refresh the tables and confusion figures of docs/results.md (runs/, else the ledger)"
-	@echo "make bench          speed benchmarks: bench/{train,pipeline,latency,preprocess}.py -> bench/results/"
+	@echo "make bench          speed benchmarks: bench/{train,pipeline,latency,preprocess,multiworker}.py -> bench/results/"
 	@echo "make gpu-wheels     the wheels bench/gpu.sh carries to the GPU machine (.whl/)"
 
 install: $(VENV)/.installed
@@ -80,7 +80,7 @@ report: install
 	$(BIN)/python -m experiments.report --write docs/results.md
 
 # The train step first: bench/pipeline.py compares against bench/results/train.json.
-bench: bench-train bench-pipeline bench-latency bench-preprocess
+bench: bench-train bench-pipeline bench-latency bench-preprocess bench-multiworker
 
 bench-train: install
 	$(BIN)/python bench/train.py
@@ -104,6 +104,9 @@ bench-records: install
 
 bench-preprocess: install
 	$(BIN)/python bench/preprocess.py $(if $(DATA),--data $(DATA)) $(ARGS)
+
+bench-multiworker: install bench-records
+	$(BIN)/python bench/multiworker.py
 
 clean:
 	rm -rf records/*/ .pytest_cache build *.egg-info

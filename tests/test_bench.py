@@ -115,11 +115,24 @@ def test_preprocess_bench_reports_cpu_time_and_the_per_core_ratio(tmp_path):
     data = shared("ravdess_speech")
     out = tmp_path / "pre.json"
     _bench("preprocess.py", "--data", str(data), "--limit", "6", "--variants", "ds2", "--workers", "2",
-           "--reference", "2", "--json", str(out))
+           "--reference", "2", "--runners", "local", "beam", "--json", str(out))
     rep = json.loads(out.read_text())
-    (row,) = rep["runs"]
+    row, beamed = rep["runs"]
+    assert (row["runner"], beamed["runner"]) == ("local", "beam")
+    assert beamed["records"] == row["records"] and beamed["cpu_s"] > 0 and beamed["peak_rss_mb"] > 0
     assert row["utterances"] == 6 and row["cpu_s"] > 0 and row["clips_per_cpu_s"] == pytest.approx(6 / row["cpu_s"],
                                                                                                     rel=0.01)
     ref = rep["reference"]["reference"]
     assert ref["clips_per_cpu_s"] > 0 and row["x_reference_per_core"] == pytest.approx(
         row["clips_per_cpu_s"] / ref["clips_per_cpu_s"], abs=0.06)
+
+
+def test_multiworker_bench_times_a_cluster_on_loopback(tiny_records, tmp_path):
+    out = tmp_path / "mw.json"
+    _bench("multiworker.py", "--records", str(tiny_records), "--workers", "2", "--repeat", "1", "--epochs", "1",
+           "--steps", "3", "--batch-size", "8", "--json", str(out))
+    rep = json.loads(out.read_text())
+    (row,) = rep["runs"]
+    assert row["workers"] == 2 and row["samples_per_s"] > 0 and row["epoch_s"] == pytest.approx(
+        3 * 8 / row["samples_per_s"], rel=0.01)
+    assert rep["machine"]["cpu_flags"] and rep["summary"][0]["vs_one_worker"] == 1.0
