@@ -36,11 +36,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-
 from emotf.config import PreprocessConfig
 from emotf.records import folder, writer
+
+_root = logging.getLogger()
+_level = _root.level
+_root.setLevel(logging.ERROR)  # Beam's import warns about Google Cloud clients (BigQuery) that preprocessing never uses
+try:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+finally:
+    _root.setLevel(_level)
 
 log = logging.getLogger("emotf")
 
