@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,15 @@ def test_the_beam_driver_and_workers_need_no_tensorflow(synth_iemocap, tmp_path)
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_progress_bar_counts_shards_as_they_land(tmp_path, capsys):
+    (tmp_path / folder.SUMMARIES).mkdir()
+    names = ["a-00000-of-00001.tfrecord", "b-00000-of-00001.tfrecord", "c-00000-of-00001.tfrecord"]
+    with beam._shards_bar(tmp_path, names, True, every_s=0.02):
+        for name in names[:2]:  # a finished shard: its summary, then the file under its final name
+            folder.summary_path(tmp_path, name).write_text("{}")
+            (tmp_path / name).write_bytes(b"")
+        time.sleep(0.3)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "2/3" in err and "3/3" not in err

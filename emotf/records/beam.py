@@ -31,6 +31,7 @@ import logging
 import os
 import shlex
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,9 +107,9 @@ def build(pipeline: beam.Pipeline, cfg: PreprocessConfig, out_dir: Path, pending
 
 
 def write_shards(cfg: PreprocessConfig, out_dir: Path, pending: list, index: dict[str, int], with_video: bool, *,
-                 workers: int | None = None, options: Sequence[str] | str = ()) -> None:
+                 workers: int | None = None, options: Sequence[str] | str = (), progress: bool = True) -> None:
     """Write the ``pending`` shards (`emotf.records.writer.PlannedShard`) with a Beam pipeline; returns when
-    it has finished.
+    it has finished. ``progress``: a bar of the shards finished, read from ``out_dir`` (any runner).
 
     Raises:
         writer.PreprocessError: the pipeline failed (its first error named; finished shards are kept).
@@ -118,7 +119,7 @@ def write_shards(cfg: PreprocessConfig, out_dir: Path, pending: list, index: dic
     runner = opts.get_all_options().get("runner") or "DirectRunner"
     log.info("Beam (%s): %d utterances in %d shards", runner, sum(len(s.utterances) for s in pending), len(pending))
     died: list[str] = []
-    with _stop_when_a_worker_dies(died):
+    with _stop_when_a_worker_dies(died), _shards_bar(out_dir, [s.name for s in pending], progress):
         try:
             pipeline = beam.Pipeline(options=opts)
             build(pipeline, cfg, out_dir, pending, index, with_video)
@@ -188,3 +189,32 @@ def _stop_when_a_worker_dies(died: list[str]):
     finally:
         threading.excepthook = previous_hook
         signal.signal(signal.SIGUSR1, previous_signal)
+
+
+@contextlib.contextmanager
+def _shards_bar(out_dir: Path, shards: list[str], enabled: bool, every_s: float = 1.0):
+    """A progress bar of finished shards while the pipeline runs: the driver blocks in Beam, so a thread reads
+    the output folder (where the workers' shards land, whichever runner) every ``every_s`` seconds."""
+    if not enabled:
+        yield
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(shards), unit="shard", file=sys.stderr, dynamic_ncols=True)
+    stop = threading.Event()
+
+    def poll():
+        left = list(shards)
+        while left and not stop.wait(every_s):
+            done = [s for s in left if folder.is_complete(out_dir, s)]
+            left = [s for s in left if s not in done]
+            bar.update(len(done))
+
+    thread = threading.Thread(target=poll, name="emotf-shards-bar", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()

@@ -328,7 +328,8 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
                 raise
             raise PreprocessError("--runner beam needs Apache Beam: pip install -e '.[beam]' (make install "
                                   "includes it)") from None
-        beam.write_shards(cfg, out_dir, pending, index, with_video, workers=workers, options=beam_options)
+        beam.write_shards(cfg, out_dir, pending, index, with_video, workers=workers, options=beam_options,
+                          progress=progress)
     elif pending:
         _write_shards(cfg, out_dir, pending, index, with_video, workers, progress)
     manifest = folder.build_manifest(cfg, out_dir, [(s.name, s.unit) for s in shards], names, problems, excluded,
