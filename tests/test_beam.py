@@ -32,9 +32,10 @@ def _same_records(local: dict, beamed: dict) -> None:
 
 
 def test_beam_writes_the_local_records_with_video(synth_iemocap, tmp_path):
-    """The synthetic IEMOCAP-layout corpus with face stacks (MTCNN), on Beam's local runner in 2 processes."""
+    """The synthetic IEMOCAP-layout corpus with face stacks, on Beam's local runner in 2 processes (MTCNN on real
+    faces: the slow test below)."""
     root, _ = synth_iemocap
-    cfg = PreprocessConfig(corpus="iemocap", data=str(root), variant="ds2", video_config=VideoConfig())
+    cfg = PreprocessConfig(corpus="iemocap", data=str(root), variant="ds2", video_config=VideoConfig(detector="fixed"))
     local = writer.run(cfg, tmp_path / "local", workers=2, progress=False)
     beamed = writer.run(cfg, tmp_path / "beam", workers=2, progress=False, runner="beam")
     assert local["with_video"] and local["video_clips"] == local["records"] > 0
@@ -146,6 +147,17 @@ def test_full_ravdess_beam_records_equal_the_local_ones(tmp_path):
     local = writer.run(cfg, tmp_path / "local", progress=False)
     beamed = writer.run(cfg, tmp_path / "beam", progress=False, runner="beam")
     assert beamed["utterances"] == 1440 and len(beamed["shards"]) == 24
+    _same_records(local, beamed)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_face_videos_beam_records_equal_the_local_ones(tmp_path):
+    """The 240 Javanese AV clips, MTCNN face stacks (about 35 s a run on 2 workers)."""
+    cfg = PreprocessConfig(corpus="javanese", data=str(shared("javanese_av") / "dataset-resize"), variant="ds2")
+    local = writer.run(cfg, tmp_path / "local", workers=2, progress=False)
+    beamed = writer.run(cfg, tmp_path / "beam", workers=2, progress=False, runner="beam")
+    assert beamed["utterances"] == 240 and beamed["with_video"]
     _same_records(local, beamed)
 
 

@@ -127,6 +127,7 @@ def test_preprocess_bench_reports_cpu_time_and_the_per_core_ratio(tmp_path):
         row["clips_per_cpu_s"] / ref["clips_per_cpu_s"], abs=0.06)
 
 
+@pytest.mark.slow
 def test_multiworker_bench_times_a_cluster_on_loopback(tiny_records, tmp_path):
     out = tmp_path / "mw.json"
     _bench("multiworker.py", "--records", str(tiny_records), "--workers", "2", "--repeat", "1", "--epochs", "1",
@@ -134,5 +135,5 @@ def test_multiworker_bench_times_a_cluster_on_loopback(tiny_records, tmp_path):
     rep = json.loads(out.read_text())
     (row,) = rep["runs"]
     assert row["workers"] == 2 and row["samples_per_s"] > 0 and row["epoch_s"] == pytest.approx(
-        3 * 8 / row["samples_per_s"], rel=0.01)
+        3 * 8 / row["samples_per_s"], abs=0.006)  # both rounded
     assert rep["machine"]["cpu_flags"] and rep["summary"][0]["vs_one_worker"] == 1.0

@@ -66,7 +66,7 @@ def test_worker_role_from_tf_config(monkeypatch):
 def test_two_workers_train_one_workers_model_write_once_and_resume_after_a_kill(tiny_records, tmp_path):
     hparams = tmp_path / "hp.json"
     hparams.write_text(json.dumps({"dropout": 0.0}))
-    epochs = 5
+    epochs = 4
     single = tmp_path / "single"
     assert fit.main(_train_args(tiny_records, single, hparams, epochs)) == 0
     whole = tmp_path / "whole"  # an uninterrupted cluster
