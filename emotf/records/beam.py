@@ -40,14 +40,21 @@ from typing import Any
 from emotf.config import PreprocessConfig
 from emotf.records import folder, writer
 
-_root = logging.getLogger()
-_level = _root.level
-_root.setLevel(logging.ERROR)  # Beam's import warns about Google Cloud clients (BigQuery) that preprocessing never uses
-try:
+
+@contextlib.contextmanager
+def _root_logging_at(level: int):
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
+with _root_logging_at(logging.ERROR):  # Beam's import warns about Google Cloud clients that preprocessing never uses
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-finally:
-    _root.setLevel(_level)
 
 log = logging.getLogger("emotf")
 
