@@ -202,8 +202,11 @@ def test_search_in_a_series_of_processes_keeps_memory_bounded(tiny_records, tmp_
     rows = (out / "results.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 6 and len({r.split(",")[1] for r in rows[1:]}) == 6
     rss = _trial_rss(out)
-    ends = rss[1::2]  # after the 2nd, 4th and 6th trial: the end of each process
-    assert len(rss) == 6 and max(ends) - min(ends) < 60, rss
+    # after each process's first trial (the 1st, 3rd and 5th): what a new process starts from does not grow. Not
+    # after the last: the 6th trial's model here is 8 times the others (1.5 M parameters), which alone put the
+    # third process 55-65 MB above the first two, run to run
+    firsts = rss[0::2]
+    assert len(rss) == 6 and max(firsts) - min(firsts) < 60 and max(rss) - min(rss) < 150, rss
 
 
 def test_distributed_search_chief_and_two_workers_on_loopback(tiny_records, tmp_path):
