@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,16 +22,6 @@ import time
 from pathlib import Path
 
 from common import RESULTS, ROOT, machine, print_table, write_json
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def train(workers: int, args, out: Path) -> dict:
@@ -44,13 +33,11 @@ def train(workers: int, args, out: Path) -> dict:
     if workers == 1:
         procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
     else:
-        ports = free_ports(workers)
-        procs = []
-        for i in range(workers):
-            tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                         "task": {"type": "worker", "index": i}}
-            procs.append(subprocess.Popen(cmd + ["--strategy", "multiworker"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, env={**env, "TF_CONFIG": json.dumps(tf_config)}))
+        from emotf.training.runtime import loopback_tf_configs
+
+        procs = [subprocess.Popen(cmd + ["--strategy", "multiworker"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, env={**env, "TF_CONFIG": tf_config})
+                 for tf_config in loopback_tf_configs(workers)]
     errors = [p.communicate()[1].decode()[-2000:] for p in procs]
     if any(p.returncode for p in procs):
         raise SystemExit(f"training with {workers} worker(s) failed:\n" + "\n".join(errors))

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,30 +17,20 @@ from emotf.training import runtime
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _train_args(records, out, hparams, epochs):
     # dropout 0: with no random draw in the step, two workers compute exactly one worker's updates
     return ["--arch", "cnn", "--records", str(records), "--out", str(out), "--epochs", str(epochs),
             "--batch-size", "8", "--lr", "1e-3", "--hparams", str(hparams), "--quiet"]
 
 
-def _start_cluster(args, ports, logs):
+def _start_cluster(args, logs, command="emotf.fit", name="worker"):
+    """Two worker processes of ``python -m COMMAND ARGS --strategy multiworker`` on loopback; logs in LOGS/NAMEi.log."""
     procs = []
-    for i in range(len(ports)):
-        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
-        log = open(logs / f"worker{i}.log", "w")  # noqa: SIM115 (closed with the process)
-        procs.append(subprocess.Popen([sys.executable, "-m", "emotf.fit", *args, "--strategy", "multiworker"],
+    for i, tf_config in enumerate(runtime.loopback_tf_configs(2)):
+        log = open(logs / f"{name}{i}.log", "w")  # noqa: SIM115 (closed with the process)
+        procs.append(subprocess.Popen([sys.executable, "-m", command, *args, "--strategy", "multiworker"],
                                       cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                      env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}))
+                                      env={**os.environ, "TF_CONFIG": tf_config}))
     return procs
 
 
@@ -71,12 +60,12 @@ def test_two_workers_train_one_workers_model_write_once_and_resume_after_a_kill(
     assert fit.main(_train_args(tiny_records, single, hparams, epochs)) == 0
     whole = tmp_path / "whole"  # an uninterrupted cluster
     (tmp_path / "whole-logs").mkdir()
-    procs = _start_cluster(_train_args(tiny_records, whole, hparams, epochs), _ports(2), tmp_path / "whole-logs")
+    procs = _start_cluster(_train_args(tiny_records, whole, hparams, epochs), tmp_path / "whole-logs")
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
 
     out = tmp_path / "cluster"
     args = _train_args(tiny_records, out, hparams, epochs)
-    procs = _start_cluster(args, _ports(2), tmp_path)
+    procs = _start_cluster(args, tmp_path)
     deadline = time.time() + 240
     while _rows(out / "history.csv") < 2 and time.time() < deadline and procs[0].poll() is None:
         time.sleep(0.05)
@@ -89,7 +78,7 @@ def test_two_workers_train_one_workers_model_write_once_and_resume_after_a_kill(
     assert "error: a worker of the cluster was lost" in chief_log and "Traceback" not in chief_log
     assert (out / "backup").is_dir() and not (out / "metrics.json").exists()
 
-    procs = _start_cluster(args, _ports(2), tmp_path)  # the cluster restarted: every worker, the same command
+    procs = _start_cluster(args, tmp_path)  # the cluster restarted: every worker, the same command
     assert [p.wait(timeout=300) for p in procs] == [0, 0], (tmp_path / "worker0.log").read_text()[-3000:]
     worker_log = (tmp_path / "worker1.log").read_text()
     assert "resuming" in (tmp_path / "worker0.log").read_text() and "resuming" in worker_log
@@ -119,14 +108,8 @@ def test_a_search_whose_trials_run_on_two_workers(tiny_records, tmp_path):
     out = tmp_path / "search"
     args = ["--arch", "cnn", "--records", str(tiny_records), "--out", str(out), "--batch-size", "16",
             "--max-steps-per-epoch", "2", "--quiet", "--trials-per-process", "0", "--tuner", "random",
-            "--max-trials", "2", "--max-epochs", "1", "--strategy", "multiworker"]
-    ports = _ports(2)
-    procs = []
-    for i in range(2):
-        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
-        log = open(tmp_path / f"tune{i}.log", "w")  # noqa: SIM115 (closed with the process)
-        procs.append(subprocess.Popen([sys.executable, "-m", "emotf.tune", *args], cwd=ROOT, stdout=log,
-                                      stderr=subprocess.STDOUT, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}))
+            "--max-trials", "2", "--max-epochs", "1"]
+    procs = _start_cluster(args, tmp_path, command="emotf.tune", name="tune")
     assert [p.wait(timeout=400) for p in procs] == [0, 0], (tmp_path / "tune1.log").read_text()[-3000:]
     rows = (out / "results.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 2

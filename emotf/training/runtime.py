@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import platform
+from pathlib import Path
 
 log = logging.getLogger("emotf")
 
@@ -152,8 +153,10 @@ def cpu_model() -> str:
     return f"{name} ({' '.join(isa)})" if isa else name
 
 
-def prepare_multiworker_fit(model, dataset) -> None:
-    """Work around Keras 3's ``fit`` under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585, open).
+def prepare_fit(model, train, val=None):
+    """``model.fit``'s datasets under the model's strategy: (train, val), each worker keeping its share of the
+    batches (`_shard_by_data`), and Keras 3's ``fit`` made to work under ``MultiWorkerMirroredStrategy``
+    (keras-team/keras#20585, open). Unchanged under any other strategy.
 
     Two steps of Keras's TensorFlow trainer fail under the multi-worker strategy alone:
 
@@ -166,23 +169,24 @@ def prepare_multiworker_fit(model, dataset) -> None:
       over replicas (``axis=None``) instead, so every worker logs the same numbers and takes the same
       decisions (best epoch, early stopping).
 
-    A no-op under any other strategy.
     """
     import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     strategy = getattr(model, "distribute_strategy", None)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
+        return train, val
+    train, val = _shard_by_data(train), _shard_by_data(val)
     with strategy.scope():
-        model._symbolic_build(data_batch=dataset.element_spec)
+        model._symbolic_build(data_batch=train.element_spec)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
     if not getattr(tf_trainer.reduce_per_replica, "emotf_scalars", False):
         tf_trainer.reduce_per_replica = _reduce_scalars_over_workers(tf_trainer.reduce_per_replica)
+    return train, val
 
 
-def shard_by_data(dataset, strategy):
-    """Under the multi-worker strategy, each worker keeps every n-th batch of the whole stream (DATA sharding).
+def _shard_by_data(dataset):
+    """Each worker keeps every n-th batch of the whole stream (DATA sharding).
 
     tf.distribute's default shards by file when it can; a validation or test split of one speaker is one
     file, fewer than the workers, which stops the run ("Could not apply FILE based sharding"). By batch,
@@ -190,8 +194,8 @@ def shard_by_data(dataset, strategy):
     """
     import tensorflow as tf
 
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or dataset is None:
-        return dataset
+    if dataset is None:
+        return None
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -215,3 +219,31 @@ def _reduce_scalars_over_workers(keras_reduce):
 
     reduce_per_replica.emotf_scalars = True
     return reduce_per_replica
+
+
+def worker_folder(shared: Path, index: int) -> Path:
+    """A non-chief worker's own folder for what the chief writes to ``shared`` (a run or a search), on this
+    machine's disk, emptied: every worker computes what the chief does, only the chief's files are kept."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    key = hashlib.sha256(str(Path(shared).resolve()).encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / "emotf-workers" / f"{key}-worker{index}"
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def loopback_tf_configs(workers: int) -> list[str]:
+    """``TF_CONFIG`` of each worker of a cluster on this machine (free localhost ports): for tests and
+    benchmarks of ``--strategy multiworker`` without a second machine."""
+    import socket
+
+    socks = [socket.socket() for _ in range(workers)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    hosts = [f"localhost:{s.getsockname()[1]}" for s in socks]
+    for s in socks:
+        s.close()
+    return [json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]

@@ -77,8 +77,7 @@ def fit_phase(model, train_ds, val_ds, *, phase: RunDir, epochs: int, steps_per_
         callbacks.append(ResumableEarlyStopping(monitor=monitor, mode=mode, patience=patience, history=past))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(phase.tensorboard), write_graph=False, profile_batch=0))
-    train_ds, val_ds = (runtime.shard_by_data(ds, model.distribute_strategy) for ds in (train_ds, val_ds))
-    runtime.prepare_multiworker_fit(model, train_ds)
+    train_ds, val_ds = runtime.prepare_fit(model, train_ds, val_ds)
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
               callbacks=callbacks, verbose=verbose, shuffle=False)
     return phase.history()
@@ -147,16 +146,13 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
 
 
 def _private_mirror(chief: RunDir, index: int) -> RunDir:
-    """A non-chief worker's run folder: private (on its own disk), holding a copy of the chief's training state
+    """A non-chief worker's run folder (`runtime.worker_folder`), holding a copy of the chief's training state
     (backups, histories, a finished pre-training), so that a restarted cluster resumes every worker from the
     same epoch. Copied before the first step, when the chief cannot be writing them (it waits for this worker
     at every step)."""
-    import hashlib
-    import tempfile
+    from emotf.training import runtime
 
-    key = hashlib.sha256(str(chief.path.resolve()).encode()).hexdigest()[:12]
-    mine = RunDir(Path(tempfile.gettempdir()) / "emotf-workers" / f"{key}-worker{index}")
-    shutil.rmtree(mine.path, ignore_errors=True)
+    mine = RunDir(runtime.worker_folder(chief.path, index))
     mine.path.mkdir(parents=True)
     for src, dst in ((chief, mine), (chief.pretrain, mine.pretrain)):
         for name in (src.backup, src.history_csv, src.done_file, src.model_file, src.encoder_weights("audio"),

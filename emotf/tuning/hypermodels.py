@@ -108,14 +108,9 @@ class EmotionHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         from emotf.training import runtime
 
-        # under the multi-worker strategy: DATA sharding and Keras 3's workarounds, as in training (no-ops otherwise)
-        strategy = model.distribute_strategy
-        args = tuple(runtime.shard_by_data(a, strategy) if i == 0 else a for i, a in enumerate(args))
-        if kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = runtime.shard_by_data(kwargs["validation_data"], strategy)
-        if args:
-            runtime.prepare_multiworker_fit(model, args[0])
-        return model.fit(*args, **kwargs)
+        # the datasets as the model's strategy needs them, as in training (unchanged but under multiworker)
+        train, kwargs["validation_data"] = runtime.prepare_fit(model, args[0], kwargs.get("validation_data"))
+        return model.fit(train, *args[1:], **kwargs)
 
     def build(self, hp) -> keras.Model:
         if not _in_strategy_scope():  # the tuner's end of trial clears it too (emotf.tuning.tuners)
@@ -199,12 +194,11 @@ class AVHyperModel(EmotionHyperModel):
             from emotf.training import contrastive, runtime
 
             dataset, steps, epochs = pretrain
-            dataset = runtime.shard_by_data(dataset, model.distribute_strategy)
             train, _ = self.resolve(hp)
             encoders = (model.get_layer("audio_encoder"), model.get_layer("video_encoder"))
             siamese = contrastive.siamese(encoders, self.input_shape, margin=train["margin"], lr=train["lr"],
                                           weight_decay=train["weight_decay"], jit_compile=self.jit_compile)
-            runtime.prepare_multiworker_fit(siamese, dataset)
+            dataset, _ = runtime.prepare_fit(siamese, dataset)
             siamese.fit(dataset, steps_per_epoch=steps, epochs=epochs, verbose=0)
         return super().fit(hp, model, *args, **kwargs)
 

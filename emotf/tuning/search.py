@@ -137,16 +137,13 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
 
 
 def _private_mirror(chief: Path, index: int) -> Path:
-    """A multi-worker search's folder for a non-chief worker: on its own disk, with a copy of the chief's search
-    state (its trials, so that a restarted search resumes every worker at the same trial); every worker runs
-    the same trials in step (the same seed), only the chief's folder is the search's."""
-    import hashlib
-    import tempfile
+    """A multi-worker search's folder for a non-chief worker (`runtime.worker_folder`), with a copy of the
+    chief's search state (its trials, so that a restarted search resumes every worker at the same trial); every
+    worker runs the same trials in step (the same seed), only the chief's folder is the search's."""
+    from emotf.training import runtime
 
-    key = hashlib.sha256(str(chief.resolve()).encode()).hexdigest()[:12]
-    mine = Path(tempfile.gettempdir()) / "emotf-workers" / f"{key}-tune-worker{index}"
     for _ in range(5):  # the chief may be writing a JSON file as it is copied: copy again until all parse
-        shutil.rmtree(mine, ignore_errors=True)
+        mine = runtime.worker_folder(chief, index)
         if chief.is_dir():
             shutil.copytree(chief, mine, ignore=shutil.ignore_patterns("tensorboard", "*.tmp"))
         if not damaged_state(mine):
