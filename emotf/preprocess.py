@@ -124,6 +124,9 @@ def _label_map(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before numpy loads, here and in the worker processes, which inherit it: nothing here does linear algebra,
+    # and OpenBLAS starting a thread per core cost each process 0.1-0.2 CPU-s at import.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from emotf.corpora import READERS
 
     args = build_parser().parse_args(argv)

@@ -81,7 +81,7 @@ class WriteShard(beam.DoFn):
         self.skipped = beam.metrics.Metrics.counter("emotf", "skipped")
 
     def setup(self):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        writer.prepare_worker_process()
         self.cfg = PreprocessConfig.from_dict(self.cfg_dict)
 
     def process(self, element):
