@@ -80,7 +80,13 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         else:
             with file:
                 try:
-                    data = file.read(dtype="float32", always_2d=True)
+                    if file.subtype == "PCM_16":
+                        # libsndfile's own int -> float copy of FLAC cost 0.3 ms of a 3.6-s file's 0.9; its float
+                        # is the int / 32768, exactly what this computes.
+                        data = np.multiply(file.read(dtype="int16", always_2d=True), np.float32(1 / 32768),
+                                           dtype=np.float32)
+                    else:
+                        data = file.read(dtype="float32", always_2d=True)
                 except Exception as e:
                     raise BadInputError(str(path), f"truncated or corrupt file (decoding stopped: {e})") from None
             if file.frames > 0 and len(data) < file.frames:
