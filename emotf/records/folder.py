@@ -323,7 +323,7 @@ def feature_versions() -> dict[str, str]:
     from emotf import __version__
 
     out = {"emotf": __version__, "python": platform.python_version()}
-    for dist in ("numpy", "scipy", "librosa", "soundfile", "noisereduce", "opencv-python-headless", "opencv-python"):
+    for dist in ("numpy", "soundfile", "opencv-python-headless", "opencv-python", "webrtcvad-wheels", "soxr"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -174,7 +174,8 @@ def _utt_metadata(utt: corpora.Utterance, label: str, index: int) -> dict[str, A
 # revisions of the parts the folder uses, so folders that use neither are unaffected.
 FEATURE_REVISIONS = {
     "video": (2, "blank (black lead-in) frames replaced by the nearest frame with a picture"),
-    "cleanup": (2, "noise cleanup gates the clip with n_fft samples of padding, not 30,000 (the same gate, 3x faster)"),
+    "cleanup": (3, "noise cleanup is emotf's own numpy gate (noisereduce's algorithm, 3x faster; equal to round-off, "
+                   "which moves about one pixel in 10,000 by one level)"),
 }
 
 
