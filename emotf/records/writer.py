@@ -175,7 +175,7 @@ def _utt_metadata(utt: corpora.Utterance, label: str, index: int) -> dict[str, A
 FEATURE_REVISIONS = {
     "video": (2, "blank (black lead-in) frames replaced by the nearest frame with a picture"),
     "cleanup": (3, "noise cleanup is emotf's own numpy gate (noisereduce's algorithm, 3x faster; equal to round-off, "
-                   "which moves about one pixel in 10,000 by one level)"),
+                   "which moved 20 pixels of 535 EmoDB images by one level)"),
 }
 
 
