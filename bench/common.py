@@ -16,15 +16,19 @@ RESULTS = ROOT / "bench" / "results"
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess_speech"
 
 
+# Environment variables that change which kernels run (and so the figures): recorded with every result.
+KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS", "TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "OMP_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES")
+
+
 def machine() -> dict[str, Any]:
-    """CPU count and model, Python, TensorFlow/Keras versions, GPUs TensorFlow sees."""
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                            "python": platform.python_version()}
-    try:
-        with open("/proc/cpuinfo") as fh:
-            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
-    except OSError:
-        pass
+    """CPU count, model and vector extensions, load average, the kernel-choosing environment, Python,
+    TensorFlow/Keras versions, GPUs TensorFlow sees."""
+    from emotf.training.runtime import cpu_model
+
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "cpu": cpu_model(), "load_average": os.getloadavg(),
+                            "env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
+                            "platform": platform.platform(), "python": platform.python_version()}
     if "tensorflow" in sys.modules:
         import keras
         import tensorflow as tf

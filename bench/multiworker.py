@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine, print_table, write_json
+from common import RESULTS, ROOT, print_table, write_json
 
 
 def train(workers: int, args, out: Path) -> dict:
@@ -63,8 +63,6 @@ def main() -> int:
     if not Path(args.records, "manifest.json").is_file():
         print(f"{args.records} holds no records: make tfrecords first")
         return 0
-    from emotf.training.runtime import cpu_model
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(args.repeat):
@@ -81,8 +79,7 @@ def main() -> int:
                         "vs_one_worker": round(statistics.median(rates) / statistics.median(
                             r["samples_per_s"] for r in rows if r["workers"] == args.workers[0]), 2)})
     print_table(summary, ["workers", "samples_per_s_median", "epoch_s_median", "vs_one_worker"])
-    write_json(Path(args.json), {"machine": {**machine(), "cpu_flags": cpu_model(), "uptime_load": os.getloadavg()},
-                                 "command": " ".join(sys.argv), "arch": args.arch, "records": args.records,
+    write_json(Path(args.json), {"arch": args.arch, "records": args.records,
                                  "global_batch": args.batch_size, "runs": rows, "summary": summary})
     return 0
 

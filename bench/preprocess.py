@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -31,8 +30,7 @@ import time
 from pathlib import Path
 
 import psutil
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, write_json
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -162,9 +160,7 @@ def main() -> int:
                                 print(f"{r['checkout']} {runner} {variant} x{scale} workers={r['workers']}: "
                                       f"{r['clips_per_s']} clips/s, {r['cpu_s']} CPU-s, peak RSS {r['peak_rss_mb']} MB",
                                       flush=True)
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                          "load_average": os.getloadavg()},
-              "data": str(data), "command": " ".join(sys.argv), "runs": rows}
+    result = {"data": str(data), "runs": rows}
     if a.reference:
         ref_files = files[: a.reference]
         reference_pipeline(ref_files[:1])  # warm-up: imports and numba compilation are not timed on either side
@@ -191,9 +187,7 @@ def main() -> int:
               f"({rr['reference']['clips_per_cpu_s']} per CPU-second); emotf ds2 features "
               f"{rr['emotf_1_worker']['clips_per_s']} clips/s; "
               f"emotf / reference = {rr['speedup']}")
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {a.json}")
+    write_json(a.json, result)  # with the command, the CPU and its flags, the load and the kernel environment
     return 0
 
 
