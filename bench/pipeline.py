@@ -8,10 +8,12 @@ resampling, batching, prefetch; the colour map is the model's first layer), and 
 
 - the first pass, which parses the TFRecords and fills the in-memory cache;
 - steady state, from the cache (every epoch after the first);
-- steady state with the paper's augmentations (crop, rotate);
+- steady state with the augmentations: the paper's (crop, rotate) for spectrogram
+  records; the recipe's (3-s crops, gain, tilt, noise, speed, mixup; SpecAugment is the
+  model's own layer) for waveform records (``--variant wave``, the logmel_cnn model's);
 - the per-epoch evaluation pipeline (``eval_dataset``, no cache).
 
-Against it, the train-step samples/s of each architecture from
+Against it, the train-step samples/s of each architecture that reads these records, from
 bench/results/train.json (run bench/train.py first): the ratio pipeline /
 train step must stay well above 1, or the model waits for its data. Prints a
 table and writes JSON to bench/results/pipeline.json.
@@ -28,19 +30,26 @@ from pathlib import Path
 from common import RESULTS, ROOT, peak_rss_mb, print_table, write_json
 
 
+def _batch_size(x) -> int:
+    return int((x["audio"] if isinstance(x, dict) else x).shape[0])
+
+
 def _time(ds, batches: int) -> tuple[float, int]:
     n, t0 = 0, time.perf_counter()
-    for x, _ in ds.take(batches):
-        n += int((x["audio"] if isinstance(x, dict) else x).shape[0])
+    for x, *_ in ds.take(batches):
+        n += _batch_size(x)
     return time.perf_counter() - t0, n
 
 
 def measure(records: str | Path, *, classes: str, batches: int, batch_size: int) -> list[dict]:
+    from emotf.catalog import RECIPE
     from emotf.data import pipeline as data
     from emotf.data import splits
     from emotf.records.folder import load_records
 
     info = load_records(records)
+    modality, augmentations = (("waveform", tuple(RECIPE["augment"])) if info.features == "wave"
+                               else ("audio", ("crop", "rotate")))
     split = splits.make_split(info.speakers(), "speaker-folds", 0)
     names = info.select_classes(classes)
     n_train = sum(info.count(split.train, names).values())
@@ -52,10 +61,11 @@ def measure(records: str | Path, *, classes: str, batches: int, batch_size: int)
                      "seconds": round(seconds, 2), "samples_per_s": round(n / seconds, 1),
                      "peak_rss_mb": peak_rss_mb()})
 
-    for augment in ((), ("crop", "rotate")):
-        cfg = data.PipelineConfig(class_names=names, modality="audio", batch_size=batch_size, augment=augment)
+    for augment in ((), augmentations):
+        cfg = data.PipelineConfig(class_names=names, modality=modality, batch_size=batch_size, augment=augment,
+                                  sample_rate=info.sample_rate)
         ds = data.train_dataset(info, split.train, cfg)
-        label = "train" + (" + crop, rotate" if augment else "")
+        label = "train" + (f" + {', '.join(augment)}" if augment else "")
         if not augment:
             row(f"{label}: first epoch (parse, fill cache)", *_time(ds, first))
         it = iter(ds)
@@ -64,9 +74,10 @@ def measure(records: str | Path, *, classes: str, batches: int, batch_size: int)
                 next(it)
         n, t0 = 0, time.perf_counter()
         for _ in range(batches):
-            n += int(next(it)[0].shape[0])
+            n += _batch_size(next(it)[0])
         row(f"{label}: steady state (cache)", time.perf_counter() - t0, n)
-    cfg = data.PipelineConfig(class_names=names, modality="audio", batch_size=batch_size, cache="off")
+    cfg = data.PipelineConfig(class_names=names, modality=modality, batch_size=batch_size, cache="off",
+                              sample_rate=info.sample_rate)
     n_val = sum(info.count(split.val, names).values())
     row("evaluation (no cache)", *_time(data.eval_dataset(info, split.val, cfg), -(-n_val // batch_size)))
     return rows
@@ -88,12 +99,18 @@ def main() -> int:
               f"DATA=../shared/data/ravdess_speech")
         return 0
     rows = measure(a.records, classes=a.classes, batches=a.batches, batch_size=a.batch_size)
+    from emotf.catalog import ARCHS
+    from emotf.records.folder import load_records
+
+    wave = load_records(a.records).features == "wave"
+    readers = [name for name, arch in ARCHS.items() if (arch.modality == "waveform") == wave and arch.modality in (
+        "waveform", "audio")]
     print_table(rows, ["pipeline", "classes", "batches", "samples", "seconds", "samples_per_s", "peak_rss_mb"])
     steady = min(r["samples_per_s"] for r in rows if "steady" in r["pipeline"])
     against = []
     if Path(a.train_json).is_file():
         for t in json.loads(Path(a.train_json).read_text())["runs"]:
-            if t["arch"] in ("cnn", "cnn_rnn", "cnn_lstm", "crnn"):
+            if t["arch"] in readers:
                 against.append({"arch": t["arch"], "policy": t["policy"], "xla": t["xla"],
                                 "train_step_samples_per_s": t["samples_per_s"],
                                 "pipeline_samples_per_s": steady,
