@@ -55,7 +55,7 @@ $(TFIO_VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 test-tfio: $(TFIO_VENV)/.installed
-	$(TFIO_VENV)/bin/python -m pytest tests/test_tf_audio.py tests/test_records.py tests/test_audio.py
+	$(TFIO_VENV)/bin/python -m pytest tests/test_tf_audio.py tests/test_records.py tests/test_audio.py tests/test_denoise.py
 
 lint: install
 	$(BIN)/ruff check emotf experiments tests bench

@@ -40,8 +40,10 @@ def _frames(x: np.ndarray, win_length: int, hop_length: int) -> np.ndarray:
 def stft(x: np.ndarray, n_fft: int, win_length: int, hop_length: int) -> np.ndarray:
     """scipy.signal.stft(x, nperseg=win_length, noverlap=win_length - hop_length, nfft=n_fft, padded=False):
     (n_fft // 2 + 1, frames) complex, in ``x``'s precision (complex64 for float32)."""
-    window = _periodic_hann(win_length).astype(x.dtype if x.dtype == np.float32 else np.float64)
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    window = _periodic_hann(win_length).astype(dtype)
     spectrum = np.fft.rfft(_frames(x, win_length, hop_length) * window, n=n_fft, axis=-1)
+    spectrum = spectrum.astype(np.result_type(dtype, np.complex64), copy=False)  # numpy < 2 computes in float64
     spectrum *= 1.0 / window.sum()
     return spectrum.T
 
