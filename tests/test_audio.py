@@ -302,3 +302,4 @@ def test_stft_magnitude_is_librosas_bit_for_bit(seed):
         ref = np.abs(librosa.stft(x, n_fft=1024, hop_length=186, win_length=743, window=window, center=True))
         ours = audio.stft_magnitude(x, 1024, 186, window)
         assert ours.dtype == ref.dtype == np.float32 and np.array_equal(ours, ref)
+        assert np.array_equal(audio.stft_magnitude(x, 1024, 186, window, slice(26, 500)), ref[26:500])
