@@ -41,15 +41,18 @@ def _time(ds, batches: int) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-def measure(records: str | Path, *, classes: str, batches: int, batch_size: int) -> list[dict]:
+def modality_of(info) -> str:
+    """The model input the records feed: "waveform" (``--variant wave``) or "audio" (spectrogram images)."""
+    return "waveform" if info.features == "wave" else "audio"
+
+
+def measure(info, *, classes: str, batches: int, batch_size: int) -> list[dict]:
     from emotf.catalog import RECIPE
     from emotf.data import pipeline as data
     from emotf.data import splits
-    from emotf.records.folder import load_records
 
-    info = load_records(records)
-    modality, augmentations = (("waveform", tuple(RECIPE["augment"])) if info.features == "wave"
-                               else ("audio", ("crop", "rotate")))
+    modality = modality_of(info)
+    augmentations = tuple(RECIPE["augment"]) if modality == "waveform" else ("crop", "rotate")
     split = splits.make_split(info.speakers(), "speaker-folds", 0)
     names = info.select_classes(classes)
     n_train = sum(info.count(split.train, names).values())
@@ -98,13 +101,12 @@ def main() -> int:
         print(f"{a.records}: no records; make them first: make tfrecords CORPUS=ravdess "
               f"DATA=../shared/data/ravdess_speech")
         return 0
-    rows = measure(a.records, classes=a.classes, batches=a.batches, batch_size=a.batch_size)
     from emotf.catalog import ARCHS
     from emotf.records.folder import load_records
 
-    wave = load_records(a.records).features == "wave"
-    readers = [name for name, arch in ARCHS.items() if (arch.modality == "waveform") == wave and arch.modality in (
-        "waveform", "audio")]
+    info = load_records(a.records)
+    rows = measure(info, classes=a.classes, batches=a.batches, batch_size=a.batch_size)
+    readers = [name for name, arch in ARCHS.items() if arch.modality == modality_of(info)]
     print_table(rows, ["pipeline", "classes", "batches", "samples", "seconds", "samples_per_s", "peak_rss_mb"])
     steady = min(r["samples_per_s"] for r in rows if "steady" in r["pipeline"])
     against = []

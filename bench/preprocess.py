@@ -176,9 +176,9 @@ def main() -> int:
           f"{'seconds':>8} {'clips/s':>8} {'CPU s':>7} {'clips/CPU-s':>11} {'x ref/core':>10} {'peak RSS MB':>11} "
           f"{'skipped':>7}")
     for r in rows:
-        print(f"{r['checkout']:14} {r.get('runner', 'local'):6} {r['variant']:8} {r['scale']:>5} {r['workers']:>7} "
-              f"{r['utterances']:>6} "
-              f"{r['records']:>7} {r['seconds']:>8} {r['clips_per_s']:>8} {r['cpu_s']:>7} {r['clips_per_cpu_s']:>11} "
+        print(f"{r['checkout']:14} {r['runner']:6} {r['variant']:8} {r['scale']:>5} {r['workers']:>7} "
+              f"{r['utterances']:>6} {r['records']:>7} {r['seconds']:>8} {r['clips_per_s']:>8} {r['cpu_s']:>7} "
+              f"{r['clips_per_cpu_s']:>11} "
               f"{r.get('x_reference_per_core', ''):>10} {r['peak_rss_mb']:>11} {r['skipped']:>7}")
     if a.reference:
         rr = result["reference"]

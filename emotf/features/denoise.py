@@ -59,9 +59,9 @@ def istft(spectrum: np.ndarray, n_fft: int, win_length: int, hop_length: int) ->
     out, norm = np.zeros(length), np.zeros(length)
     # Frames `stride` apart do not overlap, so each of `stride` groups is added in one step.
     stride = -(-win_length // hop_length)
+    span = stride * hop_length
     for first in range(min(stride, n)):
         group = pieces[first::stride]
-        span = stride * hop_length
         laid = np.zeros((len(group), span))
         laid[:, :win_length] = group
         start = first * hop_length
@@ -111,7 +111,6 @@ def stationary_gate(x: np.ndarray, noise: np.ndarray, sr: int, *, n_fft: int, wi
         # FFT convolution's "same"), 7x faster than that convolution and equal to round-off.
         mask = cv2.sepFilter2D(mask, -1, _triangle(max(n_time, 1)), _triangle(max(n_freq, 1)),
                                borderType=cv2.BORDER_CONSTANT)
-    out = istft(spectrum * mask, n_fft, win_length, hop_length)
-    restored = np.zeros(len(signal))
-    restored[:min(len(out), len(signal))] = out[:len(signal)]
+    out = istft(spectrum * mask, n_fft, win_length, hop_length)  # at most len(signal) samples; zeros after
+    restored = np.pad(out, (0, len(signal) - len(out)))
     return restored[padding:padding + len(x)].astype(np.float32)
