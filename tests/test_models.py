@@ -138,6 +138,7 @@ def test_one_build_path_for_every_architecture_in_the_catalog():
         shape = shapes if spec.modality == "av" else shapes[spec.modality]
         kw = {"audio": dict(TINY_AUDIO, **({} if name == "cnn" else {"rnn_units": 8})), "video": TINY_VIDEO,
               "av": av_kw, "waveform": {"channels": (4, 4, 4, 4)}}[spec.modality]
+        kw = {"projection": 8, "attention_units": 4, "fc_units": 8} if name == "whisper_tiny" else kw
         model, encoders = models.build(name, shape, 3, colormap="gray", **kw)
         assert model.output.shape == (None, 3), name
         assert (encoders is not None) == (spec.modality == "av"), name

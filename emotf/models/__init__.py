@@ -19,6 +19,8 @@ from emotf.catalog import arch as _arch
 from emotf.models.audio import build_cnn, build_cnn_lstm, build_cnn_rnn, build_crnn
 from emotf.models.audiovisual import build_av, build_encoders, build_siamese, build_video_3dcnn
 from emotf.models.layers import SpectrogramColors
+from emotf.models.waveform import build_logmel_cnn
+from emotf.models.whisper import build_whisper_tiny  # registers the encoder's layers, so its models reload
 
 log = logging.getLogger("emotf")
 
@@ -104,5 +106,5 @@ def with_stored_inputs(model: keras.Model, colormap: str = "seismic") -> keras.M
 
 
 __all__ = ["SpectrogramColors", "build", "build_av", "build_cnn", "build_cnn_lstm", "build_cnn_rnn", "build_crnn",
-           "build_encoders", "build_siamese", "build_video_3dcnn", "get_builder", "split_branch_kwargs",
-           "with_stored_inputs"]
+           "build_encoders", "build_logmel_cnn", "build_siamese", "build_video_3dcnn", "build_whisper_tiny",
+           "get_builder", "split_branch_kwargs", "with_stored_inputs"]

