@@ -90,7 +90,7 @@ gpu-wheels: install
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
 		keras==$$($(BIN)/python -c "import keras; print(keras.__version__)") namex==0.1.0 optree==0.20.0
-	$(BIN)/python -c "from emotf.models.pretrained import extract_encoder; extract_encoder('.whl/whisper-tiny-en-encoder.bin')"
+	$(BIN)/python -c "from emotf.pretrained import extract_encoder; extract_encoder('.whl/whisper-tiny-en-encoder.bin')"
 
 bench-pipeline: install bench-records
 	$(BIN)/python bench/pipeline.py

@@ -10,6 +10,10 @@ classes the records contain (the classes the two corpora share);
 ``RUN/eval/<corpus>-<records folder>-<speakers>.json`` with a confusion-matrix PNG.
 The work is `emotf.evaluation.rescore.evaluate`.
 
+A model with the pretrained encoder's pooled-statistics head is also scored with speaker
+adaptation (each speaker's pooled features standardised with that speaker's own statistics,
+no label used; `emotf.evaluation.adaptation`), under ``speaker_adapted`` in the report.
+
 ``--robustness`` also re-scores the same utterances from their audio after a gain
 change (−20, −10, +10 dB), a spectral tilt (±6 dB/octave) and added noise (20 dB
 SNR), giving UA and the share of unchanged predictions per perturbation
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
     print(scoring.summary_line(f"{rep['corpus']}/{rep['variant']}", rep))
+    if "speaker_adapted" in rep:
+        print(scoring.summary_line("  with speaker adaptation", rep["speaker_adapted"]))
     print("classes scored:", ", ".join(rep["predicted_classes"]))
     print(f"written to {rep['written_to']} (and its confusion matrix, .png)")
     if robust is not None:

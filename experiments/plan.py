@@ -25,7 +25,8 @@ from emotf.training.rundir import RunDir
 from experiments import ledger
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
-SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds", "selection", "recipe", "loco", "ablation", "javanese")
+SECTIONS = ("grid", "variants", "level", "tuned", "av", "seeds", "selection", "recipe", "pretrained", "loco",
+            "ablation", "javanese")
 SEEDS = (0, 1, 2)  # the seed study's seeds; 0 is emotf.fit's default
 # EmoDB's and RAVDESS's median speech levels differ by 19.5 dB (-17.1 against -36.6 dBFS, both measured with
 # python -m emotf.preprocess --measure-level); the gain brings EmoDB's images to RAVDESS's level.
@@ -174,6 +175,13 @@ def _grid() -> tuple[Cell, ...]:
              cross=("records/emodb/ds2", "records/javanese/ds2")),
         Cell("recipe", "cnn_rnn", "4", variant="ds2-trim-norm", folds=(0, 1),
              cross=("records/emodb/ds2-trim-norm",)),
+        # The pretrained encoder (Whisper tiny.en, frozen; the arch's training defaults) on the recipe's records, with
+        # the speaker-adapted test scores beside (emotf.evaluation.adaptation).
+        Cell("pretrained", "whisper_tiny", "all", variant="wave", epochs=0),
+        Cell("pretrained", "whisper_tiny", "4", variant="wave", epochs=0),
+        # its other head: the SUPERB/EmoBox layer mix with attentive pooling (fold 0; below the default head there)
+        Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0,
+             args=("--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from emotf.models import pretrained
+from emotf import pretrained
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec(pretrained.WHISPER_MODULE) is None,
                                 reason=f"{pretrained.WHISPER_PACKAGE} is not installed (make install adds it)")

@@ -25,7 +25,7 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
         ValueError: no class in common, a split named on other records, or input shapes that differ.
     """
     from emotf.data import pipeline
-    from emotf.evaluation import plots, scoring
+    from emotf.evaluation import adaptation, plots, scoring
     from emotf.records.folder import load_records
     from emotf.training.rundir import open_run
 
@@ -47,6 +47,9 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
     pred = scoring.predict_records(model, pipeline.eval_dataset(info, units, cfg, with_meta=True))
     allowed = [counts[c] > 0 for c in names] if restrict else None
     rep = scoring.score(pred, names, allowed)
+    adapted = adaptation.adapted_score(model, info, units, cfg, names, allowed)
+    if adapted is not None:  # the same speakers, each adapted to (no label used): beside the headline, not it
+        rep["speaker_adapted"] = adapted
     rep.update(run=str(run.path), records=str(info.root), corpus=info.corpus, variant=info.variant,
                speakers=list(units), restricted=restrict, excluded_labels={
                    c: n for c, n in info.count(units, info.present_classes).items() if c not in names and n})

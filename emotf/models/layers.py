@@ -338,3 +338,21 @@ class AttentiveStatsPooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="emotf")
+class StatsPooling(keras.layers.Layer):
+    """Mean and standard deviation over the valid time steps, each step weighted alike: ``[h, steps]`` → (batch,
+    2 ch), computed in float32. No weights; padding carries no weight."""
+
+    def call(self, inputs):
+        h, steps = inputs
+        valid = ops.expand_dims(ops.cast(time_mask(steps, ops.shape(h)[1]), "float32"), -1)
+        h = ops.cast(h, "float32")
+        n = ops.maximum(ops.sum(valid, axis=1), 1.0)
+        mean = ops.sum(h * valid, axis=1) / n
+        var = ops.sum(ops.square(h) * valid, axis=1) / n - ops.square(mean)
+        return ops.cast(ops.concatenate([mean, ops.sqrt(ops.maximum(var, 1e-6))], axis=-1), self.compute_dtype)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], 2 * input_shapes[0][-1])

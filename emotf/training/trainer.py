@@ -204,7 +204,7 @@ def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -
 
 
 def _evaluate_and_report(model, cfg: TrainConfig, ex, history, run_dir: RunDir) -> dict[str, Any]:
-    from emotf.evaluation import plots, scoring
+    from emotf.evaluation import adaptation, plots, scoring
 
     info, split, class_names = ex.info, ex.split, ex.class_names
     result: dict[str, Any] = {"arch": cfg.arch, "records": str(info.root), "corpus": info.corpus,
@@ -214,6 +214,11 @@ def _evaluate_and_report(model, cfg: TrainConfig, ex, history, run_dir: RunDir) 
         pred = scoring.predict_records(model, ex.eval_dataset(part, with_meta=True))
         result[name] = scoring.score(pred, class_names)
         log.info("%s", scoring.summary_line(name, result[name]))
+    # where the model allows it, the test speakers also scored with speaker adaptation (no label used; not the headline)
+    adapted = adaptation.adapted_score(model, info, split.test, ex.pipeline, class_names)
+    if adapted is not None:
+        result["test_speaker_adapted"] = adapted
+        log.info("%s", scoring.summary_line("test, speaker-adapted", adapted))
     speeds = [h["train_samples_per_s"] for h in history if "train_samples_per_s" in h]
     result["train_samples_per_s"] = float(sorted(speeds)[len(speeds) // 2]) if speeds else None
     result["epochs_run"] = len(history)

@@ -43,8 +43,9 @@ WEIGHTS_ENV = "EMOTF_WHISPER_WEIGHTS"
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
-class WeightsError(RuntimeError):
-    """Pretrained weights that are missing, altered or unreadable; the message names the file and the fix."""
+class WeightsError(ValueError):
+    """Pretrained weights that are missing, altered or unreadable: a user error (the commands end in one line, exit 2);
+    the message names the file and the fix."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""Speaker adaptation at test time, without labels: each speaker's pooled features standardised with that speaker's
+own statistics.
+
+A long recording of one speaker, or an evaluation whose speakers are known, holds what a
+model trained on other speakers lacks: how this speaker's voice sits in feature space.
+For a model whose head starts with pooled utterance features and a batch norm (the
+pretrained encoder's default ``"stats"`` head: layers ``layer_stats`` then ``stats_norm``),
+the utterances of one speaker are pooled, each feature is standardised with the speaker's
+own mean and deviation over those utterances, and mapped onto the training population's
+statistics (the batch norm's moving mean and variance), so that the head sees every speaker
+centred where the training speakers were on average. No label and no other speaker is used;
+the model is not changed. A speaker with fewer than ``min_utterances`` utterances is scored
+unadapted.
+
+The headline figures of emotf are without it; reports carry both (docs/results.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import keras
+import numpy as np
+
+FEATURES, NORM = "layer_stats", "stats_norm"
+
+
+def supports(model: keras.Model) -> bool:
+    """Whether ``model`` has the pooled features and the batch norm this adaptation works on."""
+    names = {layer.name for layer in model.layers}
+    return FEATURES in names and NORM in names
+
+
+def split(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(features, head): ``model`` cut after its pooled features; ``head(features(x)) == model(x)``."""
+    if not supports(model):
+        raise ValueError(f"{model.name}: no '{FEATURES}' and '{NORM}' layers: speaker adaptation needs the pooled-"
+                         f"statistics head (whisper_tiny's default)")
+    features = keras.Model(model.inputs, model.get_layer(FEATURES).output, name=f"{model.name}_features")
+    after = model.layers[[layer.name for layer in model.layers].index(FEATURES) + 1:]
+    inp = keras.Input(shape=model.get_layer(FEATURES).output.shape[1:], name="pooled")
+    x = inp
+    for layer in after:
+        x = layer(x)
+    return features, keras.Model(inp, x, name=f"{model.name}_head")
+
+
+def adapt(pooled: np.ndarray, norm, *, epsilon: float = 1e-6) -> np.ndarray:
+    """One speaker's pooled features (utterances, features) → standardised, then on the population's statistics
+    (``norm``: the model's batch norm layer)."""
+    mean, std = pooled.mean(0, keepdims=True), pooled.std(0, keepdims=True)
+    population_mean = np.asarray(norm.moving_mean)
+    population_std = np.sqrt(np.asarray(norm.moving_variance) + norm.epsilon)
+    return (pooled - mean) / (std + epsilon) * population_std + population_mean
+
+
+def predict_adapted(model: keras.Model, datasets: Mapping[str, Iterable], *, min_utterances: int = 2) -> dict:
+    """`emotf.evaluation.scoring.predict_records`' output, each speaker's utterances adapted to the speaker.
+
+    Args:
+        datasets: {speaker: an ``eval_dataset(..., with_meta=True)`` of that speaker's records}.
+    """
+    features, head = split(model)
+    norm = model.get_layer(NORM)
+    out: dict[str, list] = {"probs": [], "labels": [], "utt_id": [], "clip": [], "speaker": []}
+    for speaker, dataset in datasets.items():
+        pooled, labels, utts, clips = [], [], [], []
+        for x, y, meta in dataset:
+            pooled.append(np.asarray(features(x, training=False), np.float32))
+            labels.append(y.numpy())
+            utts += [u.decode() for u in meta["utt_id"].numpy()]
+            clips.append(meta["clip"].numpy())
+        if not pooled:
+            continue
+        z = np.concatenate(pooled)
+        if len(z) >= min_utterances:
+            z = adapt(z, norm)
+        out["probs"].append(np.asarray(head(z, training=False), np.float32))
+        out["labels"].append(np.concatenate(labels))
+        out["clip"].append(np.concatenate(clips))
+        out["utt_id"] += utts
+        out["speaker"] += [speaker] * len(z)
+    if not out["probs"]:
+        raise ValueError("no records to evaluate (no record carries one of the model's classes)")
+    return {"probs": np.concatenate(out["probs"]), "labels": np.concatenate(out["labels"]),
+            "utt_id": np.array(out["utt_id"]), "clip": np.concatenate(out["clip"]), "speaker": np.array(out["speaker"])}
+
+
+def adapted_score(model: keras.Model, info, units: Iterable[str], cfg, class_names, allowed=None) -> dict | None:
+    """`emotf.evaluation.scoring.score` of the speaker-adapted predictions on the records of ``units`` (one speaker
+    each), or None where the model has no head to adapt. ``cfg``: the evaluation's `PipelineConfig`."""
+    if not supports(model):
+        return None
+    from emotf.data import pipeline
+    from emotf.evaluation import scoring
+
+    datasets = {u: pipeline.eval_dataset(info, [u], cfg, with_meta=True) for u in units
+                if sum(info.count([u], cfg.class_names).values())}
+    return scoring.score(predict_adapted(model, datasets), class_names, allowed)
