@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from emotf.catalog import ARCHS
+from emotf.evaluation.rescore import report_stem
 from emotf.evaluation.summary import markdown_table, mean_std, pooled_confusion, summary_rows
 from experiments import ledger
 from experiments.plan import CLASS_LABEL, PLAN, SECTIONS, Cell, eval_stem
@@ -91,6 +92,35 @@ def _grid_table(cells: Sequence[Cell], root: Path, with_variant: bool = False,
     # The synthetic corpus's class count comes from its runs, so its rows are known by arch alone.
     keys = ("arch",) if all(c.corpus != "ravdess" for c in cells) else ("classes", "arch")
     return _table(rows, recorded, (("variant",) if with_variant else ()) + keys)
+
+
+def speaker_adapted(r) -> dict | None:
+    """A run's speaker-adapted test report: from training (metrics.json), else from ``emotf.evaluate`` on its own
+    records (eval/<corpus>-<records>-test.json)."""
+    if "test_speaker_adapted" in r.metrics:
+        return r.metrics["test_speaker_adapted"]
+    own = report_stem(r.metrics["corpus"], Path(r.metrics["records"]).name, "test")
+    return r.evals.get(own, {}).get("speaker_adapted")
+
+
+def _pretrained_table(cells: Sequence[Cell], plan: Sequence[Cell], root: Path) -> str:
+    """The pretrained encoder's rows after the recipe's of the same classes; test UA without and with speaker
+    adaptation (the headline is without)."""
+    recipe = [c for c in plan if c.section == "recipe" and c.arch == "logmel_cnn" and c.variant == "wave"
+              and c.classes in {p.classes for p in cells}]
+    rows = []
+    for c in sorted(recipe + list(cells), key=lambda c: (c.classes != "all", c.section != "recipe", c.tag)):
+        res = ledger.cell_results(c, root)
+        adapted = [speaker_adapted(r) for r in res]
+        summary = summary_rows(res)
+        rows.append({"classes": CLASS_LABEL[c.classes], "arch": c.label, "folds": summary["folds"],
+                     "test UA": summary["test UA"], "test UA, speaker-adapted": mean_std(
+                         [a["ua"] for a in adapted if a]) if all(adapted) else "–",
+                     "test WA": summary["test WA"], "macro-F1": summary["macro-F1"], "val UA": summary["val UA"],
+                     "UA per fold": summary["UA per fold"],
+                     "adapted UA per fold": " ".join(f"{a['ua']:.2f}" for a in adapted if a),
+                     "selected epoch": summary["selected epoch"]})
+    return markdown_table(rows)
 
 
 def _commands(cells: Sequence[Cell]) -> str:
@@ -400,6 +430,9 @@ def tables(plan: Sequence[Cell] = PLAN, root: Path = Path(".")) -> dict[str, str
         + _commands(by["seeds"]),
         "selection": _grid_table(by["selection"], root) + "\n\nCommands:\n\n" + _commands(by["selection"]),
         "recipe": _grid_table(by["recipe"], root) + "\n\nCommands:\n\n" + _commands(by["recipe"]),
+        "pretrained": _pretrained_table(by["pretrained"], plan, root) + "\n\nCommands (the speaker-adapted scores: "
+        "metrics.json's test_speaker_adapted, or `python -m emotf.evaluate RUN --records records/ravdess/wave`):"
+        "\n\n" + _commands(by["pretrained"]),
         "loco": _loco_table(by["loco"], root) + "\n\nCommands:\n\n" + _commands(by["loco"]),
         "ablation": _ablation_table(plan, root) + "\n\nCommands (the whole recipe is the recipe table's row):\n\n"
         + _commands(by["ablation"]),

@@ -215,3 +215,63 @@ def test_the_encoder_extract_is_pinned_and_loads_the_same_weights(tmp_path):
     _, full = pretrained.whisper_encoder_weights()
     assert dims == pretrained.WhisperDims(80, 384, 6, 4, 1536, 1500) and sorted(small) == sorted(full)
     assert all(np.array_equal(small[k], full[k]) for k in full)
+
+
+@pytest.fixture(scope="module")
+def whisper_run(tiny_wave_records, tmp_path_factory):
+    """A one-step whisper_tiny run (small head) on the tiny synthetic waveform records."""
+    import json
+
+    from emotf import fit
+
+    root = tmp_path_factory.mktemp("whisper_run")
+    (root / "hp.json").write_text(json.dumps({"fc_units": 8}))
+    out = root / "run"
+    assert fit.main(["--arch", "whisper_tiny", "--records", str(tiny_wave_records["ravdess"]), "--out", str(out),
+                     "--classes", "4", "--epochs", "1", "--max-steps-per-epoch", "1", "--batch-size", "4",
+                     "--hparams", str(root / "hp.json"), "--jit-compile", "off", "--quiet"]) == 0
+    return out
+
+
+def test_fit_scores_the_test_speakers_also_speaker_adapted(whisper_run):
+    import json
+
+    m = json.loads((whisper_run / "metrics.json").read_text())
+    assert m["arch"] == "whisper_tiny" and m["params"] > 8_000_000
+    assert m["test_speaker_adapted"]["n"] == m["test"]["n"]  # the same test utterances, adapted per speaker
+
+
+def test_export_and_predict_agree_on_a_real_clip(whisper_run, clip, tmp_path, capsys):
+    import soundfile as sf
+
+    from emotf import predict
+    from emotf.serving import exporter, inference
+    from emotf.training.rundir import open_run
+
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, clip, 16000)
+    run = open_run(whisper_run)
+    x, _ = inference.features(run, wav)
+    keras_probs = run.load_model().predict(x, verbose=0)
+    lite = exporter.export(whisper_run, "tflite")
+    assert lite["max_abs_diff"] < 1e-4  # on the exporter's own probe batch
+    np.testing.assert_allclose(exporter.TFLiteRunner(lite["path"])(x), keras_probs, atol=1e-4)
+    assert exporter.export(whisper_run, "saved_model")["max_abs_diff"] < 1e-4
+    result = inference.predict(whisper_run, wav)
+    np.testing.assert_allclose([result["clips"][0]["probabilities"][n] for n in run.class_names], keras_probs[0],
+                               atol=1e-5)
+    assert predict.main([str(whisper_run), str(wav)]) == 0 and result["label"] in capsys.readouterr().out
+
+
+def test_the_search_space_builds_the_defaults():
+    from emotf.tuning.hypermodels import WhisperHyperModel, get_hypermodel
+
+    hm = get_hypermodel("whisper_tiny", {"audio": (None,), "audio_length": ()}, 4, jit_compile=False)
+    assert isinstance(hm, WhisperHyperModel)
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    train, kwargs = hm.resolve(hp)
+    assert train == {"lr": 1e-3, "weight_decay": 5e-2} and kwargs["finetune_blocks"] == 0
+    model = hm.build(hp)
+    assert model.get_layer("whisper_layer_3").trainable is False and model.optimizer is not None

@@ -65,6 +65,16 @@ def slaney_mel_filters(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mel
     return weights.T.astype(np.float32)
 
 
+def windowed_dft(n_fft: int = N_FFT) -> np.ndarray:
+    """(n_fft, 1, 2 · (n_fft // 2 + 1)) float32: a convolution kernel whose outputs are the real and imaginary parts
+    of the DFT of a periodic-Hann-windowed frame (the kernel's first half cos, its second −sin)."""
+    n = np.arange(n_fft)[:, None]
+    k = np.arange(n_fft // 2 + 1)[None, :]
+    window = np.hanning(n_fft + 1)[:-1, None]
+    angle = 2.0 * np.pi * n * k / n_fft
+    return np.concatenate([window * np.cos(angle), -window * np.sin(angle)], axis=1)[:, None, :].astype(np.float32)
+
+
 def whisper_frames(length):
     """Whisper's log-mel frames of ``length`` samples (its STFT's last frame dropped), at least 1."""
     return ops.maximum(ops.floor_divide(ops.cast(length, "int32"), HOP), 1)
@@ -95,7 +105,8 @@ class WhisperLogMel(keras.layers.Layer):
     """Waveform → Whisper's log-mel features: ``[wave, length]`` → (batch, samples // 160, 80) float32.
 
     Whisper's formula: |STFT|² (n_fft 400, hop 160, periodic Hann, centred with a reflected start and
-    zeros past the end, as Whisper pads its input with silence), 80 Slaney mel bands, log10 floored at
+    zeros past the end, as Whisper pads its input with silence; computed as a strided convolution with
+    the windowed DFT, which exports to TFLite), 80 Slaney mel bands, log10 floored at
     1e-10, clamped at 8 below the utterance's maximum, then (x + 4) / 4. The maximum is taken over the
     utterance's own frames (``length // 160``), and frames past them are 0, so zero padding changes
     nothing. No weights.
@@ -105,7 +116,7 @@ class WhisperLogMel(keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self._mel = slaney_mel_filters()
-        self._window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+        self._dft = windowed_dft()
 
     def call(self, inputs):
         wave, length = inputs
@@ -115,9 +126,12 @@ class WhisperLogMel(keras.layers.Layer):
         half = N_FFT // 2
         head = ops.flip(wave[:, 1:half + 1], axis=1)  # torch.stft's reflect padding at the start
         padded = ops.concatenate([head, wave, ops.zeros_like(wave[:, :half])], axis=1)
-        re, im = ops.stft(padded, N_FFT, HOP, N_FFT, window=ops.convert_to_tensor(self._window), center=False)
+        # The STFT as one strided convolution with the windowed DFT's rows: TFLite's FFT takes powers of two only,
+        # and Whisper's n_fft is 400. (batch, frames + 1, 2 · bins): real parts, then imaginary.
+        spec = ops.conv(ops.expand_dims(padded, -1), ops.convert_to_tensor(self._dft), strides=HOP, padding="valid")
         frames = samples // HOP
-        power = (re * re + im * im)[:, :frames]
+        bins = N_FFT // 2 + 1
+        power = ops.square(spec[:, :frames, :bins]) + ops.square(spec[:, :frames, bins:])
         mel = ops.log10(ops.maximum(ops.matmul(power, ops.convert_to_tensor(self._mel)), 1e-10))
         valid = ops.expand_dims(ops.cast(time_mask(whisper_frames(length), frames), "float32"), -1)
         peak = ops.max(mel * valid - 1e4 * (1.0 - valid), axis=(1, 2), keepdims=True)
