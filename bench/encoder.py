@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     import ctranslate2
     import keras
 
-    from emotf.pretrained import whisper_weights_path
     from emotf.models.whisper import WhisperLogMel, build_whisper_encoder_model
+    from emotf.pretrained import whisper_weights_path
 
     encoder = build_whisper_encoder_model()
     front = WhisperLogMel()

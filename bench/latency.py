@@ -10,11 +10,11 @@ clip goes through ``emotf.serving.inference.predict`` (decode, 3-s clips, spectr
 images, model, mean of the clip probabilities, label) in one process with the
 model loaded once, as a service would run it; the features alone are timed
 too. The TFLite rows run the same features through the exported model
-(``emotf.export``, ``--no-tflite`` skips it). The video models (``video_3dcnn``,
-``av``) read Javanese AV clips (speech and face in one MP4; ``--video-data``), made
-into face stacks with MTCNN as ``predict --video`` does, with models of the
-Javanese records (``--video-records``); Keras only. A few warm-up clips are not
-timed. Prints a table and writes JSON to bench/results/latency.json.
+(``emotf.export``, ``--no-tflite`` skips it; for the waveform models too, each utterance padded
+to whole 2-s buckets as ``predict`` pads it). The video models (``video_3dcnn``, ``av``) read
+Javanese AV clips (speech and face in one MP4; ``--video-data``), made into face stacks with
+MTCNN as ``predict --video`` does, with models of the Javanese records (``--video-records``);
+Keras only. A few warm-up clips are not timed. Prints a table and writes JSON to bench/results/latency.json.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from common import RAVDESS, RESULTS, ROOT, peak_rss_mb, print_table, ravdess_fil
 
 # the spectrogram models (emotf.catalog.AUDIO_BRANCHES) and the recipe's waveform model (Keras only: its TFLite
 # export, with a variable-length input, is not measured here)
-ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn", "logmel_cnn")
+ARCHS = ("cnn", "cnn_rnn", "cnn_lstm", "crnn", "logmel_cnn", "whisper_tiny")
 VIDEO_ARCHS = ("video_3dcnn", "av")  # face stacks from a video beside the speech
 
 
@@ -82,7 +82,7 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, vide
             "images_per_clip": round(float(np.mean(clips)), 2)}
     rows.append({**base, "path": "keras (mp4 -> label)" if video else "keras (wav -> label)", **percentiles(total),
                  "features_p50_ms": percentiles(feats)["p50_ms"], "peak_rss_mb": peak_rss_mb()})
-    if tflite and run.modality not in ("waveform", "video", "av"):
+    if tflite and run.modality not in ("video", "av"):
         lite = export.export(run_dir, "tflite", out=Path(run_dir) / "export")
         runner = export.TFLiteRunner(lite["path"])
         names = run.class_names
@@ -90,7 +90,7 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, vide
         for i, f in enumerate(files):
             t0 = time.perf_counter()
             x, _ = predict.features(run, f)
-            label = names[int(runner([x["audio"]]).mean(axis=0).argmax())]
+            label = names[int(runner(x if run.modality == "waveform" else [x["audio"]]).mean(axis=0).argmax())]
             if i >= warmup:
                 times.append(1000 * (time.perf_counter() - t0))
                 same += label == labels[f]

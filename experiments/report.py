@@ -138,6 +138,8 @@ def _cross_table(cells: Sequence[Cell], root: Path, recorded: Sequence[dict[str,
                          "classes scored": ", ".join(reps[0]["predicted_classes"]) if reps else "",
                          "fold models": len(reps), "WA": mean_std([e["wa"] for e in reps]),
                          "UA": mean_std([e["ua"] for e in reps]),
+                         "UA, speaker-adapted": mean_std([e["speaker_adapted"]["ua"] for e in reps
+                                                          if "speaker_adapted" in e]),
                          "macro-F1": mean_std([e["macro_f1"] for e in reps]),
                          "clips": reps[0]["n"] if reps else ""})
     return _table(rows, recorded, ("trained on", "arch", "tested on"))

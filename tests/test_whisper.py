@@ -155,7 +155,7 @@ def test_a_frozen_encoder_stays_bit_identical_through_training(clip):
     assert not np.array_equal(head, np.array(model.get_layer("head_fc").kernel))  # the head did train
 
 
-def test_fine_tuning_trains_the_top_blocks_as_offsets_from_the_pretrained_weights(clip):
+def test_fine_tuning_trains_the_top_blocks_as_offsets_from_the_pretrained_weights(clip, tmp_path):
     from emotf.models.whisper import WhisperBlock
 
     model = _tiny(finetune_blocks=1, finetune_lr_scale=0.1)
@@ -168,6 +168,13 @@ def test_fine_tuning_trains_the_top_blocks_as_offsets_from_the_pretrained_weight
     offsets = [np.array(w) for w in top.trainable_weights]
     assert len(offsets) == 12 and any(np.abs(o).max() > 0 for o in offsets)
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(frozen_below, below.weights, strict=True))
+    model.save(tmp_path / "tuned.keras")  # the offsets and the pretrained values both come back
+    import keras
+
+    back = keras.saving.load_model(tmp_path / "tuned.keras")
+    x = {"audio": clip[None], "audio_length": np.array([len(clip)], np.int32)}
+    np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert len(back.trainable_weights) == len(model.trainable_weights)
     with pytest.raises(ValueError, match="finetune_blocks"):
         _tiny(finetune_blocks=5)
 

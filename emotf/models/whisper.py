@@ -189,6 +189,25 @@ class ScaledDelta(keras.layers.Layer):
         return {**super().get_config(), "shape": self.shape, "scale": self.scale}
 
 
+def _pretrained_weight(layer: keras.layers.Layer, name: str, shape, scale: float):
+    """A weight of ``layer`` that the encoder's file fills: a `ScaledDelta` trained at ``scale`` of the learning
+    rate, or (``scale`` 0) a plain weight, frozen with its layer."""
+    if scale > 0:
+        delta = ScaledDelta(shape, scale, name=name)
+        delta.build()
+        return delta
+    return layer.add_weight(shape=shape, initializer="zeros", name=name)
+
+
+def _value(weight):
+    return weight.value() if isinstance(weight, ScaledDelta) else weight
+
+
+def _pretrained_part(weight):
+    """The variable that holds the pretrained value."""
+    return weight.base if isinstance(weight, ScaledDelta) else weight
+
+
 def _norm(x, gamma, beta, epsilon=1e-5):
     x32 = ops.cast(x, "float32")
     mean = ops.mean(x32, axis=-1, keepdims=True)
@@ -225,23 +244,15 @@ class WhisperBlock(keras.layers.Layer):
                                      (w, f), (w,)], strict=True))
 
     def build(self, input_shapes):
-        self._w = {}
-        for name, shape in self.shapes().items():
-            key = name.replace("/", "_")
-            if self.finetune_scale > 0:
-                delta = ScaledDelta(shape, self.finetune_scale, name=key)
-                delta.build()
-                self._w[name] = delta
-            else:
-                self._w[name] = self.add_weight(shape=shape, initializer="zeros", name=key)
+        self._w = {name: _pretrained_weight(self, name.replace("/", "_"), shape, self.finetune_scale)
+                   for name, shape in self.shapes().items()}
 
     def pretrained_variables(self) -> dict:
         """{CTranslate2 name: the variable that holds the pretrained value}."""
-        return {k: (v.base if isinstance(v, ScaledDelta) else v) for k, v in self._w.items()}
+        return {k: _pretrained_part(v) for k, v in self._w.items()}
 
     def _get(self, name):
-        v = self._w[name]
-        return v.value() if isinstance(v, ScaledDelta) else v
+        return _value(self._w[name])
 
     def _linear(self, x, name):
         w, b = self._get(f"{name}/weight"), self._get(f"{name}/bias")
@@ -278,21 +289,14 @@ class WhisperFinalNorm(keras.layers.Layer):
         self.finetune_scale = float(finetune_scale)
 
     def build(self, input_shape):
-        width = int(input_shape[-1])
-        self._w = {}
-        for name in ("gamma", "beta"):
-            if self.finetune_scale > 0:
-                self._w[name] = ScaledDelta((width,), self.finetune_scale, name=name)
-                self._w[name].build()
-            else:
-                self._w[name] = self.add_weight(shape=(width,), initializer="zeros", name=name)
+        self._w = {name: _pretrained_weight(self, name, (int(input_shape[-1]),), self.finetune_scale)
+                   for name in ("gamma", "beta")}
 
     def pretrained_variables(self) -> dict:
-        return {f"layer_norm/{k}": (v.base if isinstance(v, ScaledDelta) else v) for k, v in self._w.items()}
+        return {f"layer_norm/{k}": _pretrained_part(v) for k, v in self._w.items()}
 
     def call(self, x):
-        get = {k: (v.value() if isinstance(v, ScaledDelta) else v) for k, v in self._w.items()}
-        return _norm(x, get["gamma"], get["beta"])
+        return _norm(x, _value(self._w["gamma"]), _value(self._w["beta"]))
 
     def compute_output_shape(self, input_shape):
         return input_shape
