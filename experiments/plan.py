@@ -177,8 +177,8 @@ def _grid() -> tuple[Cell, ...]:
              cross=("records/emodb/ds2-trim-norm",)),
         # The pretrained encoder (Whisper tiny.en, frozen; the arch's training defaults) on the recipe's records, with
         # the speaker-adapted test scores beside (emotf.evaluation.adaptation).
-        Cell("pretrained", "whisper_tiny", "all", variant="wave", epochs=0, cross=("records/emodb/wave",)),
-        Cell("pretrained", "whisper_tiny", "4", variant="wave", epochs=0, cross=("records/emodb/wave",)),
+        Cell("pretrained", "whisper_tiny", "all", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
+        Cell("pretrained", "whisper_tiny", "4", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
         # its other head: the SUPERB/EmoBox layer mix with attentive pooling (fold 0; below the default head there)
         Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0,
              args=("--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),

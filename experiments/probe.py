@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name + norm:48s} UA {np.mean(scores):.3f} ± {np.std(scores):.3f}  "
                   + " ".join(f"{s:.2f}" for s in scores))
     out = cache.with_suffix(f".c{args.classes}.json")
-    out.write_text(json.dumps({"command": "python -m experiments.probe " + " ".join(argv or []), "rows": rows},
-                              indent=2))
+    command = "python -m experiments.probe " + " ".join(sys.argv[1:] if argv is None else argv)
+    out.write_text(json.dumps({"command": command, "rows": rows}, indent=2))
     return 0
 
 
