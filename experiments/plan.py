@@ -179,6 +179,10 @@ def _grid() -> tuple[Cell, ...]:
         # the speaker-adapted test scores beside (emotf.evaluation.adaptation).
         Cell("pretrained", "whisper_tiny", "all", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
         Cell("pretrained", "whisper_tiny", "4", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
+        # a candidate change of its training, judged on validation UA of folds 0-1 only: no mixup (mixing two
+        # utterances' waveforms gives the frozen encoder overlapping speech)
+        Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0, 1), epochs=0,
+             args=("--augment", "gain,tilt,noise,speed,specaugment"), tag="no-mixup"),
         # its other head: the SUPERB/EmoBox layer mix with attentive pooling (fold 0; below the default head there)
         Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0,
              args=("--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),

@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent("""
     import keras
     from emotf import models
     from emotf.models.losses import ContrastiveLoss
-    from emotf.evaluation.metrics import UnweightedAccuracy
+    from emotf.models.metrics import UnweightedAccuracy
     assert keras.backend.backend() == "jax", keras.backend.backend()
     out = {}
     rng = np.random.default_rng(0)

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 
 from emotf.catalog import arch as _arch
+from emotf.models import losses, metrics  # noqa: F401  (registered: a saved, compiled model reloads after this import)
 from emotf.models.audio import build_cnn, build_cnn_lstm, build_cnn_rnn, build_crnn
 from emotf.models.audiovisual import build_av, build_encoders, build_siamese, build_video_3dcnn
 from emotf.models.layers import SpectrogramColors

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from emotf.evaluation.metrics import LabelAccuracy, UnweightedAccuracy
 from emotf.models.losses import ContrastiveLoss, LabelCrossentropy
+from emotf.models.metrics import LabelAccuracy, UnweightedAccuracy
 
 
 def optimizer(lr, weight_decay: float) -> keras.optimizers.Optimizer:

@@ -196,9 +196,7 @@ class RunDir:
         """
         import keras
 
-        from emotf import models
-        from emotf.evaluation import metrics  # noqa: F401  (registers the custom objects)
-        from emotf.models import losses  # noqa: F401
+        from emotf import models  # registers every custom object (layers, losses, metrics)
 
         if not self.model_file.is_file():
             raise FileNotFoundError(f"{self.model_file}: no model; the run has not finished training")
