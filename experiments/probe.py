@@ -33,7 +33,7 @@ import numpy as np
 def pooled_states(records: str, *, window_s: float = 0.0, batch: int = 16) -> dict[str, np.ndarray]:
     """{"features": (n, layers + 1, 2 · width) mean ‖ std per layer, "labels": (n,) str, "speakers": (n,) str}."""
     from emotf.data import pipeline
-    from emotf.models.whisper import build_whisper_encoder_model
+    from emotf.models.whisper import WhisperSteps, build_whisper_encoder_model
     from emotf.records.folder import load_records
 
     info = load_records(records)
@@ -49,7 +49,7 @@ def pooled_states(records: str, *, window_s: float = 0.0, batch: int = 16) -> di
                 wave, length = wave[:, :window], np.minimum(length, window)
                 wave = np.pad(wave, ((0, 0), (0, window - wave.shape[1])))
                 out = encoder.predict_on_batch({"audio": wave, "audio_length": np.full(len(wave), window, np.int32)})
-                tokens = (np.maximum(length // 160, 1) + 1) // 2
+                tokens = np.asarray(WhisperSteps(2)(length))  # the utterance's own tokens, as the model counts them
             else:
                 out = encoder.predict_on_batch({"audio": wave, "audio_length": length})
                 tokens = np.asarray(out["tokens"])

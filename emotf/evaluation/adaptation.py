@@ -58,33 +58,23 @@ def predict_adapted(model: keras.Model, datasets: Mapping[str, Iterable], *, min
     """`emotf.evaluation.scoring.predict_records`' output, each speaker's utterances adapted to the speaker.
 
     Args:
-        datasets: {speaker: an ``eval_dataset(..., with_meta=True)`` of that speaker's records}.
+        datasets: {speaker: an ``eval_dataset(..., with_meta=True)`` of that speaker's records, at least one}.
     """
+    from emotf.evaluation.scoring import predict_records
+
     features, head = split(model)
     norm = model.get_layer(NORM)
-    out: dict[str, list] = {"probs": [], "labels": [], "utt_id": [], "clip": [], "speaker": []}
+    parts = []
     for speaker, dataset in datasets.items():
-        pooled, labels, utts, clips = [], [], [], []
-        for x, y, meta in dataset:
-            pooled.append(np.asarray(features(x, training=False), np.float32))
-            labels.append(y.numpy())
-            utts += [u.decode() for u in meta["utt_id"].numpy()]
-            clips.append(meta["clip"].numpy())
-        if not pooled:
-            continue
-        z = np.concatenate(pooled)
+        pred = predict_records(features, dataset)  # its "probs" are the pooled features here
+        z = pred["probs"]
         if len(z) >= min_utterances:
             z = adapt(z, norm)
-        out["probs"].append(np.asarray(head(z, training=False), np.float32))
-        out["labels"].append(np.concatenate(labels))
-        out["clip"].append(np.concatenate(clips))
-        out["utt_id"] += utts
-        out["speaker"] += [speaker] * len(z)
-    if not out["probs"]:
-        raise ValueError("no records to evaluate (no record carries one of the model's classes)")
-    return {"probs": np.concatenate(out["probs"]), "labels": np.concatenate(out["labels"]),
-            "utt_id": np.array(out["utt_id"]), "clip": np.concatenate(out["clip"]), "speaker": np.array(out["speaker"])}
-
+        parts.append({**pred, "probs": np.asarray(head(z, training=False), np.float32),
+                      "speaker": np.array([speaker] * len(z))})
+    if not parts:
+        raise ValueError("no speakers to evaluate")
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 def adapted_score(model: keras.Model, info, units: Iterable[str], cfg, class_names, allowed=None) -> dict | None:
     """`emotf.evaluation.scoring.score` of the speaker-adapted predictions on the records of ``units`` (one speaker

@@ -342,6 +342,8 @@ def apply_whisper_encoder(wave, length, dims: WhisperDims, *, finetune_blocks: i
     """
     if not 0 <= finetune_blocks <= dims.layers:
         raise ValueError(f"finetune_blocks must lie in [0, {dims.layers}]. Received: {finetune_blocks}")
+    if finetune_blocks and not finetune_lr_scale > 0:
+        raise ValueError(f"finetune_lr_scale must be positive. Received: {finetune_lr_scale}")
     mel = WhisperLogMel(name=f"{name}_logmel")([wave, length])
     frames = WhisperSteps(1, name=f"{name}_frames")(length)
     tokens = WhisperSteps(2, name=f"{name}_tokens")(length)
@@ -465,10 +467,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
             x = layers.Dropout(dropout, name="head_dropout")(x)
     model = keras.Model({"audio": wave, "audio_length": length}, apply_classifier(x, num_classes), name=name)
     load_whisper_weights(model, weights)
-    first_tuned = dims.layers - finetune_blocks
     for layer in encoder_layers(model):
-        tuned = layer.name.startswith("whisper_layer_") and layer.name != "whisper_layer_norm" and \
-            int(layer.name.rsplit("_", 1)[1]) >= first_tuned
-        tuned = tuned or (finetune_blocks > 0 and layer.name == "whisper_layer_norm")
-        layer.trainable = tuned  # a tuned block's pretrained values stay frozen; its offsets train
+        # the tuned blocks (and final norm) are those built with ScaledDelta weights: their pretrained values stay
+        # frozen, their offsets train; every other encoder layer is frozen whole
+        layer.trainable = getattr(layer, "finetune_scale", 0.0) > 0
     return model
