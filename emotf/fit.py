@@ -9,7 +9,7 @@ receives ``config.json`` (the resolved configuration, the split and the runtime)
 ``model.keras`` (the selected weights), ``metrics.json`` (test and validation WA,
 UA, macro-F1, per-class figures and confusion matrices, per clip and per
 utterance), ``confusion_test.png``, ``curves.png`` and ``tensorboard/`` (scalars
-and the hparams view); its layout is `emotf.training.rundir`. Validation speakers
+and the hparams view); its layout is `emotf.runs`. Validation speakers
 choose the checkpoint and stop early; the test speakers are scored once, at the end.
 
 Run the same command again after a kill and it resumes from the last finished

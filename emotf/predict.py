@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging(tensorflow=True)
     from emotf.features.audio import BadInputError
     from emotf.serving.inference import predict
-    from emotf.training.rundir import open_run
+    from emotf.runs import open_run
 
     if args.video and len(args.audio) > 1:
         return cli.fail(ValueError("--video goes with a single audio file"))

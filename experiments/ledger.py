@@ -7,19 +7,19 @@ weights) are copied here, under the run's own path: ``runs/a/b/...`` →
 ``runs/`` where it is, else from the ledger, so a fresh clone reports, and
 resumes, the grid measured elsewhere.
 
-    python -m experiments.ledger        # copy every finished run folder of the grid (e.g. made by hand) here
+The ledger knows run folders, not the grid: ``python -m experiments.run --archive``
+copies every finished run folder of the grid (e.g. made by hand) here.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from emotf.evaluation.summary import RunResult, read_run
-from emotf.training.rundir import NUMBERS, RunDir
+from emotf.runs import NUMBERS, RunDir
 
 LEDGER = Path("experiments/ledger")
 # Table rows measured on 2026-11-24 whose run folders were lost with that machine (runs/ was not kept then);
@@ -72,13 +72,3 @@ def read_recorded(root: Path = Path(".")) -> dict[str, list[dict[str, str]]]:
     path = root / RECORDED
     return json.loads(path.read_text())["blocks"] if path.is_file() else {}
 
-
-def main(argv: list[str] | None = None) -> int:
-    from experiments.plan import PLAN
-
-    print(f"{archive_plan(PLAN)} file(s) copied into {LEDGER}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

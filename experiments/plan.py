@@ -21,7 +21,7 @@ from pathlib import Path
 
 from emotf.evaluation.rescore import report_stem
 from emotf.records.folder import folder_name
-from emotf.training.rundir import RunDir
+from emotf.runs import RunDir
 from experiments import ledger
 
 FOLDS6 = (0, 1, 2, 3, 4, 5)
@@ -189,6 +189,9 @@ def _grid() -> tuple[Cell, ...]:
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),
+        # ... and the pretrained encoder, the same way (the corpora the recipe missed first)
+        *(Cell("loco", "whisper_tiny", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
+               test_corpus=c) for c in ("ravdess", "tess", "emodb", "emovo", "javanese")),
         # Each lever of the recipe removed in turn, folds 0-1, with the EmoDB score.
         *(Cell("ablation", "logmel_cnn", "4", variant=v, folds=(0, 1), epochs=0, args=a, tag=t,
                cross=(f"records/emodb/{v}",)) for v, a, t in (

@@ -99,6 +99,8 @@ def speaker_adapted(r) -> dict | None:
     records (eval/<corpus>-<records>-test.json)."""
     if "test_speaker_adapted" in r.metrics:
         return r.metrics["test_speaker_adapted"]
+    if "corpus" not in r.metrics:  # no test report of its own to look for
+        return None
     own = report_stem(r.metrics["corpus"], Path(r.metrics["records"]).name, "test")
     return r.evals.get(own, {}).get("speaker_adapted")
 
@@ -203,6 +205,8 @@ def _loco_table(cells: Sequence[Cell], root: Path) -> str:
                      "test UA": mean_std([t["ua"] for t in tests]), "test WA": mean_std([t["wa"] for t in tests]),
                      "macro-F1": mean_std([t["macro_f1"] for t in tests]),
                      "most predicted": _predicted_most(tests),
+                     "test UA, speaker-adapted": mean_std([a["ua"] for a in map(speaker_adapted, res) if a]),
+                     "most predicted, adapted": _predicted_most([a for a in map(speaker_adapted, res) if a]),
                      "val UA": mean_std([r.metrics["validation"]["ua"] for r in res]),
                      "test utterances": tests[0]["n"] if tests else ""})
     return markdown_table(rows)

@@ -2,6 +2,7 @@
 
     python -m experiments.run                       # every missing job of the grid (or: make results)
     python -m experiments.run --section grid --arch crnn --classes all --max-runs 2
+    python -m experiments.run --archive             # only copy finished run folders (e.g. made by hand) into the ledger
 
 Each job is a ``python -m emotf.fit`` or ``python -m emotf.evaluate`` command
 (`experiments.plan`), run in its own process and printed first; a finished run
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 
-from emotf.training.rundir import RunDir
+from emotf.runs import RunDir
 from experiments import ledger
 from experiments.plan import PLAN, Cell, Job, add_filters, jobs, select
 
@@ -66,10 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__.split("\n\n")[0])
     add_filters(p)
     p.add_argument("--max-runs", type=int, default=0, help="stop after this many (0: all)")
+    p.add_argument("--archive", action="store_true",
+                   help="run nothing: copy every finished run folder of these rows into the ledger")
     args = p.parse_args(argv)
+    cells = select(PLAN, archs=args.arch, classes=args.classes)
+    if args.archive:
+        cells = [c for c in cells if not args.section or c.section in args.section]
+        print(f"{ledger.archive_plan(cells)} file(s) copied into {ledger.LEDGER}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        n = run(select(PLAN, archs=args.arch, classes=args.classes), args.section, max_jobs=args.max_runs)
+        n = run(cells, args.section, max_jobs=args.max_runs)
     except subprocess.CalledProcessError as e:
         log.error("error: %s failed with status %s", " ".join(map(str, e.cmd)), e.returncode)
         return 1

@@ -20,7 +20,7 @@ def test_the_catalog_needs_no_framework():
     import subprocess
     import sys
 
-    code = ("import sys, emotf.catalog, emotf.config, emotf.cli, emotf.training.rundir, emotf.records.folder, "
+    code = ("import sys, emotf.catalog, emotf.config, emotf.cli, emotf.runs, emotf.records.folder, "
             "emotf.pretrained; "
             "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

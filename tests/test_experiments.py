@@ -251,7 +251,7 @@ def test_the_commands_print_the_plan_and_archive(tmp_path, monkeypatch, capsys):
     assert plan.main(["--section", cell.section, "--arch", cell.arch, "--classes", cell.classes]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("done  python -m emotf.fit") and all(ln.startswith(("done", "todo")) for ln in lines)
-    assert ledger.main([]) == 0 and "2 file(s) copied" in capsys.readouterr().out
+    assert runner.main(["--archive"]) == 0 and "2 file(s) copied" in capsys.readouterr().out
 
 
 def test_leave_one_corpus_out_and_robustness_cells(tmp_path, monkeypatch, capsys):
@@ -273,6 +273,7 @@ def test_leave_one_corpus_out_and_robustness_cells(tmp_path, monkeypatch, capsys
     run = _fake_run(tmp_path, loco, 0, 0.61)
     metrics = json.loads((run / "metrics.json").read_text())
     metrics["test"]["most_predicted"] = {"class": "angry", "share": 0.34}
+    metrics["test_speaker_adapted"] = {**metrics["test"], "ua": 0.66, "most_predicted": {"class": "sad", "share": 0.3}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     cond = {name: {"ua": 0.5, "unchanged": 0.9, "wa": 0.5, "n": 10, "most_predicted": rep["most_predicted"]}
             for name in ("clean", "gain -20 dB", "gain -10 dB", "gain +10 dB", "tilt -6 dB/oct", "tilt +6 dB/oct",
@@ -282,6 +283,7 @@ def test_leave_one_corpus_out_and_robustness_cells(tmp_path, monkeypatch, capsys
     blocks = report.tables([loco, robust], tmp_path)
     row = next(ln for ln in blocks["loco"].splitlines() if ln.startswith("| emodb"))
     assert "| ravdess, tess |" in row and "0.610" in row and "angry 34%" in row
+    assert "| 0.660 | sad 30% |" in row  # speaker-adapted, beside
     row = next(ln for ln in blocks["robustness"].splitlines() if ln.startswith("| logmel_cnn"))
     assert "| 0 | 10 | 0.500 | 0.500 / 90% |" in row
     assert "--robustness" in blocks["robustness"] and "--test-corpus emodb" in blocks["loco"]

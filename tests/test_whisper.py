@@ -253,7 +253,7 @@ def test_export_and_predict_agree_on_a_real_clip(whisper_run, clip, tmp_path, ca
 
     from emotf import predict
     from emotf.serving import exporter, inference
-    from emotf.training.rundir import open_run
+    from emotf.runs import open_run
 
     wav = tmp_path / "clip.wav"
     sf.write(wav, clip, 16000)

@@ -27,7 +27,7 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
     from emotf.data import pipeline
     from emotf.evaluation import adaptation, plots, scoring
     from emotf.records.folder import load_records
-    from emotf.training.rundir import open_run
+    from emotf.runs import open_run
 
     run = open_run(run_dir)
     info = load_records(records)

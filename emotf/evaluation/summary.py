@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from emotf.training.rundir import RunDir
+from emotf.runs import RunDir
 
 
 @dataclasses.dataclass

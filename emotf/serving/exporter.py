@@ -42,7 +42,7 @@ def export(run_dir: str | Path, fmt: str = "saved_model", *, out: str | Path | N
     """Export the run's model; returns {"path", "max_abs_diff"} against Keras on a probe batch."""
     import tensorflow as tf
 
-    from emotf.training.rundir import open_run
+    from emotf.runs import open_run
 
     run = open_run(run_dir)
     model = run.load_model()

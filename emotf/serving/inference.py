@@ -92,7 +92,7 @@ def model_inputs(run, x: dict[str, np.ndarray]):
 def predict(run_dir: str | Path, audio_path: str | Path, video_path: str | Path | None = None, *,
             mode: str = "auto", side: str = "", gain_db: float | None = None, model=None) -> dict:
     """Class probabilities of one recording: {"label", "probabilities", "clips": [...]}."""
-    from emotf.training.rundir import open_run
+    from emotf.runs import open_run
 
     run = open_run(run_dir)
     model = model or run.load_model()

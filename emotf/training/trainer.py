@@ -1,6 +1,6 @@
 """Train one model on one speaker-independent fold, then test it once (the work of ``python -m emotf.fit``).
 
-The run folder (`emotf.training.rundir`) receives the resolved configuration,
+The run folder (`emotf.runs`) receives the resolved configuration,
 the history, checkpoints, the selected model, the test and validation metrics,
 figures and TensorBoard logs. Validation speakers choose the checkpoint and
 stop early; the test speakers are scored once, at the end.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from emotf.config import TrainConfig
-from emotf.training.rundir import RunDir
+from emotf.runs import RunDir
 
 log = logging.getLogger("emotf")
 

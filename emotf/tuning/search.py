@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emotf.config import TrainConfig, option
-from emotf.training.rundir import claim_folder
+from emotf.runs import claim_folder
 
 log = logging.getLogger("emotf")
 TUNERS = ("hyperband", "bayesian", "random")
@@ -93,7 +93,7 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     keras.utils.set_random_seed(cfg.seed)
     ex = experiment.prepare(cfg, info)
     if role != "worker":
-        from emotf.training.rundir import RunDir
+        from emotf.runs import RunDir
 
         RunDir(out).write_config({"out": str(out), "config": config, **ex.describe(), "runtime": rt.describe(),
                                   "versions": runtime.versions()})
