@@ -58,9 +58,9 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 
 def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, video: bool = False) -> list[dict]:
+    from emotf.runs import open_run
     from emotf.serving import exporter as export
     from emotf.serving import inference as predict
-    from emotf.runs import open_run
 
     run = open_run(run_dir)
     model = run.load_model()

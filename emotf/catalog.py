@@ -103,6 +103,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wave": {"segment": "utterance", "cleanup": False, "features": "wave"},
 }
 
+# The embedded default corpus (synthetic, IEMOCAP layout): the corpus name its records carry, so they never pass
+# for a real IEMOCAP's.
+SYNTHETIC_CORPUS = "synth_iemocap"
+
 # How the one-channel dB spectrogram becomes the three channels the paper's models read
 # (emotf.models.layers.SpectrogramColors, inside every model).
 COLORMAPS = ("seismic", "gray")

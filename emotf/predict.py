@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=True)
     from emotf.features.audio import BadInputError
-    from emotf.serving.inference import predict
     from emotf.runs import open_run
+    from emotf.serving.inference import predict
 
     if args.video and len(args.audio) > 1:
         return cli.fail(ValueError("--video goes with a single audio file"))

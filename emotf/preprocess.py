@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from emotf import cli, interrupts
-from emotf.catalog import CLASS_CHOICES, VARIANTS
+from emotf.catalog import CLASS_CHOICES, SYNTHETIC_CORPUS, VARIANTS
 from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
 
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         from emotf.corpora import synthetic
 
         data = args.synth_dir or os.path.join(args.out, ".synthetic", "iemocap")
-        corpus, corpus_name = "iemocap", writer.SYNTHETIC_CORPUS
+        corpus, corpus_name = "iemocap", SYNTHETIC_CORPUS
         cli.log.info("No --data given: using the embedded synthetic corpus (IEMOCAP layout) at %s", data)
         synthetic.ensure_iemocap(data)
     try:

@@ -15,8 +15,8 @@ pytest.importorskip("tensorflow")
 
 from emotf import cli, evaluate, fit, predict  # noqa: E402
 from emotf.evaluation import rescore  # noqa: E402
-from emotf.serving import exporter, inference  # noqa: E402
 from emotf.runs import open_run, read_history  # noqa: E402
+from emotf.serving import exporter, inference  # noqa: E402
 
 FAST = ["--batch-size", "16", "--lr", "1e-3", "--quiet"]
 SMALL_VIDEO = {"filters": [8, 8, 8, 8], "fc_units": 32}

@@ -11,8 +11,8 @@ pytest.importorskip("tensorflow")
 
 from emotf import evaluate, fit  # noqa: E402
 from emotf.evaluation import robustness  # noqa: E402
-from emotf.serving import exporter, inference  # noqa: E402
 from emotf.runs import open_run  # noqa: E402
+from emotf.serving import exporter, inference  # noqa: E402
 
 SMALL = {"channels": [8, 8, 16, 16], "fold_units": 16, "fc_units": 16, "attention_units": 8}
 RECIPE = ["--arch", "logmel_cnn", "--classes", "4", "--batch-size", "16", "--lr", "3e-3", "--weight-decay", "0.05",

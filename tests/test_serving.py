@@ -12,8 +12,8 @@ from conftest import shared
 pytest.importorskip("tensorflow")
 
 from emotf import export, fit, predict  # noqa: E402
-from emotf.serving import exporter, inference  # noqa: E402
 from emotf.runs import open_run  # noqa: E402
+from emotf.serving import exporter, inference  # noqa: E402
 
 TINY_CNN = {"filters": [4, 4, 4], "fc_units": 8}
 

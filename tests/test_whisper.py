@@ -252,8 +252,8 @@ def test_export_and_predict_agree_on_a_real_clip(whisper_run, clip, tmp_path, ca
     import soundfile as sf
 
     from emotf import predict
-    from emotf.serving import exporter, inference
     from emotf.runs import open_run
+    from emotf.serving import exporter, inference
 
     wav = tmp_path / "clip.wav"
     sf.write(wav, clip, 16000)

@@ -98,8 +98,8 @@ def robustness(run_dir: str | Path, records: str | Path | None = None, *, speake
     from emotf.evaluation import metrics, rescore
     from emotf.features.audio import load_audio
     from emotf.records.folder import load_records
-    from emotf.serving.inference import feature_config, features_of_samples, model_inputs
     from emotf.runs import open_run
+    from emotf.serving.inference import feature_config, features_of_samples, model_inputs
 
     run = open_run(run_dir)
     info = load_records(records or run.records_root)

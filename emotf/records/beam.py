@@ -8,9 +8,9 @@ exactly as the local path does (`emotf.records.writer.run`); the pipeline writes
 
     Create(one element per pending shard: its name and utterances, in planned order)
       | Reshuffle             spread the shards over the workers
-      | ParDo(WriteShard)     each utterance through writer.try_utterance (a bad file is an outcome, skipped
+      | ParDo(WriteShard)     each utterance through shards.try_utterance (a bad file is an outcome, skipped
                               with its reason, never an exception: a runner that retries failed bundles does
-                              not retry it), then writer.ShardBuilder: a temporary file of this attempt's own,
+                              not retry it), then shards.ShardBuilder: a temporary file of this attempt's own,
                               the summary, the rename; a shard already whole is left alone
 
 and the driver then builds manifest.json from the summaries, as the local path does. A shard's bytes depend
@@ -37,8 +37,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+from tqdm import tqdm
+
 from emotf.config import PreprocessConfig
-from emotf.records import folder, writer
+from emotf.records import folder, shards
 
 
 @contextlib.contextmanager
@@ -81,7 +84,7 @@ class WriteShard(beam.DoFn):
         self.skipped = beam.metrics.Metrics.counter("emotf", "skipped")
 
     def setup(self):
-        writer.prepare_worker_process()
+        shards.prepare_worker_process()
         self.cfg = PreprocessConfig.from_dict(self.cfg_dict)
 
     def process(self, element):
@@ -90,10 +93,10 @@ class WriteShard(beam.DoFn):
         if folder.is_complete(out, shard) and not folder.damaged(out, shard):
             yield shard
             return
-        builder = writer.ShardBuilder(self.cfg, out, shard, self.index, self.with_video)
+        builder = shards.ShardBuilder(self.cfg, out, shard, self.index, self.with_video)
         try:
             for utt in utterances:
-                res, error = writer.try_utterance(utt, self.cfg, self.with_video)
+                res, error = shards.try_utterance(utt, self.cfg, self.with_video)
                 builder.add(utt, res, error)
                 self.utterances.inc()
                 self.skipped.inc(res is None)
@@ -115,11 +118,11 @@ def build(pipeline: beam.Pipeline, cfg: PreprocessConfig, out_dir: Path, pending
 
 def write_shards(cfg: PreprocessConfig, out_dir: Path, pending: list, index: dict[str, int], with_video: bool, *,
                  workers: int | None = None, options: Sequence[str] | str = (), progress: bool = True) -> None:
-    """Write the ``pending`` shards (`emotf.records.writer.PlannedShard`) with a Beam pipeline; returns when
+    """Write the ``pending`` shards (`emotf.records.shards.PlannedShard`) with a Beam pipeline; returns when
     it has finished. ``progress``: a bar of the shards finished, read from ``out_dir`` (any runner).
 
     Raises:
-        writer.PreprocessError: the pipeline failed (its first error named; finished shards are kept).
+        shards.PreprocessError: the pipeline failed (its first error named; finished shards are kept).
     """
     opts = pipeline_options(options, workers)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
@@ -133,20 +136,20 @@ def write_shards(cfg: PreprocessConfig, out_dir: Path, pending: list, index: dic
             result = pipeline.run()
             state = result.wait_until_finish()
         except _WorkerLost:
-            raise writer.PreprocessError(f"a Beam worker process died ({died[0]}: killed, out of memory, or crashed "
+            raise shards.PreprocessError(f"a Beam worker process died ({died[0]}: killed, out of memory, or crashed "
                                          f"inside a decoder); the finished shards are kept: run the same command "
                                          f"again to resume") from None
-        except writer.PreprocessError:
+        except shards.PreprocessError:
             raise
         except Exception as e:  # the runner wraps the worker's exception; its message names the file
             strict = "bad input (strict mode): "
             text = str(e)
             if strict in text:
-                raise writer.PreprocessError(strict + text.split(strict, 1)[1].splitlines()[0].strip(" '\"")) from None
-            raise writer.PreprocessError(f"the Beam pipeline ({runner}) failed: {_last_line(text)}; the finished "
+                raise shards.PreprocessError(strict + text.split(strict, 1)[1].splitlines()[0].strip(" '\"")) from None
+            raise shards.PreprocessError(f"the Beam pipeline ({runner}) failed: {_last_line(text)}; the finished "
                                          f"shards are kept: run the same command again to resume") from e
     if state not in (None, "DONE", beam.runners.runner.PipelineState.DONE):
-        raise writer.PreprocessError(f"the Beam pipeline ({runner}) ended {state}; the finished shards are kept")
+        raise shards.PreprocessError(f"the Beam pipeline ({runner}) ended {state}; the finished shards are kept")
 
 
 def _last_line(text: str) -> str:
@@ -178,8 +181,6 @@ def _stop_when_a_worker_dies(died: list[str]):
         if died:
             return
         died.append(str(args.exc_value) if "Worker subprocess" in str(args.exc_value) else "its channel broke")
-        import psutil
-
         for child in psutil.Process().children(recursive=True):  # the workers still waiting on the dead one
             with contextlib.suppress(psutil.Error):
                 if "sdk_worker_main" in " ".join(child.cmdline()):
@@ -199,19 +200,17 @@ def _stop_when_a_worker_dies(died: list[str]):
 
 
 @contextlib.contextmanager
-def _shards_bar(out_dir: Path, shards: list[str], enabled: bool, every_s: float = 1.0):
+def _shards_bar(out_dir: Path, names: list[str], enabled: bool, every_s: float = 1.0):
     """A progress bar of finished shards while the pipeline runs: the driver blocks in Beam, so a thread reads
     the output folder (where the workers' shards land, whichever runner) every ``every_s`` seconds."""
     if not enabled:
         yield
         return
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(shards), unit="shard", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=len(names), unit="shard", file=sys.stderr, dynamic_ncols=True)
     stop = threading.Event()
 
     def poll():
-        left = list(shards)
+        left = list(names)
         while left and not stop.wait(every_s):
             done = [s for s in left if folder.is_complete(out_dir, s)]
             left = [s for s in left if s not in done]

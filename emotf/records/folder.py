@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from emotf.catalog import CLASS_SETS
+from emotf.catalog import CLASS_SETS, SYNTHETIC_CORPUS, VARIANTS
 from emotf.config import SCHEMA_VERSION, AudioConfig, PreprocessConfig, VideoConfig
 
 MANIFEST = "manifest.json"
@@ -55,8 +55,6 @@ def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = N
 
 def default_trim(variant: str) -> bool:
     """Whether a variant trims silence unless told otherwise: the waveform variant does, the paper's do not."""
-    from emotf.catalog import VARIANTS
-
     return VARIANTS[variant]["features"] == "wave"
 
 
@@ -145,8 +143,6 @@ def repair_hint(root: str | Path) -> str:
         cfg, corpus = m["config"], m["corpus"]
     except (OSError, ValueError, KeyError):
         return "re-run the preprocessing command that wrote this folder"
-    from emotf.records.writer import SYNTHETIC_CORPUS
-
     argv = ["python", "-m", "emotf.preprocess"]
     if corpus != SYNTHETIC_CORPUS:
         argv += ["--corpus", cfg["corpus"], "--data", cfg["data"]]

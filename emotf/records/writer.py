@@ -19,10 +19,10 @@ import collections
 import dataclasses
 import hashlib
 import logging
-import math
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -31,37 +31,26 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tqdm import tqdm
+
 from emotf import corpora, interrupts
+from emotf.catalog import SYNTHETIC_CORPUS
 from emotf.config import SCHEMA_VERSION, PreprocessConfig
-from emotf.features.audio import BadInputError
-from emotf.records import folder, keys
+from emotf.features import audio
+from emotf.records import folder
+from emotf.records.shards import (
+    PlannedShard,
+    PreprocessError,
+    ShardBuilder,
+    UtteranceResult,
+    plan_shards,
+    prepare_worker_process,
+    try_utterance,
+    utterance_records,
+)
 
 log = logging.getLogger("emotf")
-SYNTHETIC_CORPUS = "synth_iemocap"  # the records' corpus name of the embedded default
-
-
-@dataclasses.dataclass
-class PlannedShard:
-    unit: str
-    index: int
-    count: int
-    utterances: list[corpora.Utterance]
-
-    @property
-    def name(self) -> str:
-        return folder.shard_name(self.unit, self.index, self.count)
-
-
-def plan_shards(utts: list[corpora.Utterance], shard_size: int) -> list[PlannedShard]:
-    """Group utterances by unit (speaker), in a stable order, into shards of at most ``shard_size``."""
-    by_unit: dict[str, list[corpora.Utterance]] = collections.defaultdict(list)
-    for u in sorted(utts, key=lambda u: (u.unit, u.utt_id)):
-        by_unit[u.unit].append(u)
-    shards = []
-    for unit, items in sorted(by_unit.items()):
-        n = math.ceil(len(items) / shard_size)
-        shards += [PlannedShard(unit, i, n, items[i * shard_size:(i + 1) * shard_size]) for i in range(n)]
-    return shards
 
 
 # --------------------------------------------------------------------------- worker side
@@ -69,33 +58,7 @@ def plan_shards(utts: list[corpora.Utterance], shard_size: int) -> list[PlannedS
 _WORKER: dict[str, Any] = {}
 
 
-def prepare_worker_process() -> None:
-    """Settings of a process that writes records (a pool worker, a Beam worker): quiet TensorFlow, if a face
-    detector loads it, and an allocator that keeps the memory it frees.
-
-    Each clip allocates a few arrays of 0.5-2 MB (the STFT's frames and spectrum). glibc serves blocks that size
-    with mmap and returns them on free, or trims the heap top above a moving threshold, so every clip
-    page-faulted its few MB afresh: 2 ms of system time a clip, 40 % of a worker's CPU. With both thresholds
-    fixed, freed blocks are reused; the heap stays at the largest clip's working set (a few MB; measured in
-    bench/preprocess.py's peak RSS). Elsewhere than glibc this does nothing.
-    """
-    import ctypes
-    import ctypes.util
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest
-    mallopt(m_trim_threshold, 64 << 20)
-
-
 def _init_worker(cfg_dict: dict, with_video: bool, index: dict[str, int]) -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: one message, not one per worker
     prepare_worker_process()
     _WORKER["cfg"] = PreprocessConfig.from_dict(cfg_dict)
@@ -103,71 +66,15 @@ def _init_worker(cfg_dict: dict, with_video: bool, index: dict[str, int]) -> Non
     _WORKER["index"] = index
 
 
-def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> dict[str, Any]:
-    """Features of one utterance: {"examples": [...], "converted": str, "face_fallbacks": int, "blank_frames": int,
-    "band_limit_hz": float or None}.
-
-    Raises:
-        BadInputError: the audio or video of this utterance cannot be used.
-    """
-    from emotf.features import audio, video
-
-    loaded = audio.load_audio(utt.audio_path, cfg.audio, utt.start_s, utt.end_s)
-    if cfg.features == "wave":
-        wave = audio.utterance_wave(loaded.samples, cfg.audio)
-        ex = {"wave": audio.to_pcm16(wave), keys.WAVE_RATE: cfg.audio.sample_rate_hz, keys.CLIP_INDEX: 0,
-              keys.CLIP_COUNT: 1, keys.CLIP_START: 0.0, keys.CLIP_END: len(wave) / cfg.audio.sample_rate_hz}
-        return {"examples": [ex], "converted": loaded.converted, "face_fallbacks": 0, "blank_frames": 0,
-                "band_limit_hz": loaded.band_limit_hz}
-    images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
-    stacks = []
-    if with_video:
-        if not utt.video_path:
-            raise BadInputError(utt.audio_path, "no video file for this utterance (video is on)")
-        spans = [(utt.video_start_s + a, utt.video_start_s + b) for _, a, b in images]
-        stacks = video.span_stacks(utt.video_path, spans, utt.speaker_side, cfg.video_config)
-    examples = []
-    for i, (img, a, b) in enumerate(images):
-        ex = {"spec": img, keys.CLIP_INDEX: i, keys.CLIP_COUNT: len(images), keys.CLIP_START: a,
-              keys.CLIP_END: b}
-        if stacks:
-            ex["video"] = video.encode_stack(stacks[i].frames, cfg.video_config)
-            ex[keys.VIDEO_ENCODING] = cfg.video_config.encoding
-            ex[keys.VIDEO_FRAMES], ex[keys.VIDEO_HEIGHT], ex[keys.VIDEO_WIDTH] = stacks[i].frames.shape[:3]
-            ex[keys.VIDEO_FACE_FOUND] = int(stacks[i].face_found)
-        examples.append(ex)
-    return {"examples": examples, "converted": loaded.converted,
-            "face_fallbacks": sum(not s.face_found for s in stacks),
-            "blank_frames": sum(s.blank_frames for s in stacks), "band_limit_hz": loaded.band_limit_hz}
-
-
-def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, dict | None, str]:
+def _work(utt: corpora.Utterance) -> tuple[corpora.Utterance, UtteranceResult | None, str]:
     cfg = _WORKER["cfg"]
     res, error = try_utterance(utt, cfg, _WORKER["with_video"])
     if res is not None:  # serialised here, in parallel: the parent only frames and writes the bytes
-        res = {**{k: v for k, v in res.items() if k != "examples"},
-               "records": utterance_records(utt, res, cfg, _WORKER["index"])}
+        res = dataclasses.replace(res, examples=[], records=utterance_records(utt, res, cfg, _WORKER["index"]))
     return utt, res, error
 
 
-def try_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video: bool) -> tuple[dict | None, str]:
-    """``process_utterance``'s result and "", or None and why the utterance is skipped (a deterministic
-    failure is an outcome, not an exception: a runner that retries failed work must not retry it)."""
-    try:
-        return process_utterance(utt, cfg, with_video), ""
-    except BadInputError as e:
-        return None, str(e)
-    except Exception as e:  # a decoder crashing on a bad file is bad input too; name it
-        return None, f"{utt.audio_path}: {type(e).__name__}: {e}"
-
-
 # --------------------------------------------------------------------------- parent side
-
-def _utt_metadata(utt: corpora.Utterance, label: str, index: int) -> dict[str, Any]:
-    return {keys.LABEL_INDEX: index, keys.LABEL_NAME: label, keys.LABEL_RAW: utt.raw_label,
-            keys.SPEAKER: utt.speaker, keys.SESSION: utt.session, keys.GENDER: utt.gender, keys.UTT_ID: utt.utt_id,
-            keys.CORPUS: utt.corpus, keys.MODE: utt.mode}
-
 
 # Changes to what a feature computation outputs for the same configuration, by the part they touch. A records folder
 # made before one of them is not resumed (its shards would mix two computations): the fingerprint names the
@@ -188,10 +95,6 @@ def _fingerprint(cfg: PreprocessConfig, utts: list[corpora.Utterance], with_vide
     if revisions:
         fingerprint["feature_revisions"] = revisions
     return fingerprint
-
-
-class PreprocessError(RuntimeError):
-    pass
 
 
 def _read_corpus(cfg: PreprocessConfig) -> tuple[list[corpora.Utterance], list[corpora.Problem]]:
@@ -241,10 +144,6 @@ def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
     Returns:
         {"corpus", "utterances", "skipped", "p10", "median", "p90"} with levels in dBFS.
     """
-    import numpy as np
-
-    from emotf.features import audio
-
     utts = sorted(_read_corpus(cfg)[0], key=lambda u: u.utt_id)
     if limit and len(utts) > limit:
         pick = np.random.default_rng(0).choice(len(utts), limit, replace=False)
@@ -253,7 +152,7 @@ def measure_levels(cfg: PreprocessConfig, *, limit: int = 0) -> dict[str, Any]:
     for u in utts:
         try:
             x = audio.load_audio(u.audio_path, cfg.audio, u.start_s, u.end_s).samples
-        except BadInputError as e:
+        except audio.BadInputError as e:
             skipped.append(str(e))
             continue
         levels.append(audio.active_level_dbfs(x, cfg.audio))
@@ -284,33 +183,74 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     """
     t0 = time.time()
     out_dir = Path(out_dir)
+    if runner not in ("local", "beam"):
+        raise ValueError(f"runner must be local or beam. Received: {runner!r}")
+    utts, problems = _list_corpus(cfg, corpus_name)
+    names, kept, excluded = _keep_classes(cfg, utts)
+    with_video = _with_video(cfg, kept)
+    _claim_folder(out_dir, _fingerprint(cfg, kept, with_video), overwrite)
+    shards = plan_shards(kept, cfg.shard_size)
+    pending = _pending(out_dir, shards)
+    log.info("%s: %d utterances in %d shards (%d already complete), %s, video %s -> %s",
+             cfg.corpus, len(kept), len(shards), len(shards) - len(pending), cfg.variant,
+             "on" if with_video else "off", out_dir)
+    index = {n: i for i, n in enumerate(names)}
+    if pending and runner == "beam":
+        _beam_runner().write_shards(cfg, out_dir, pending, index, with_video, workers=workers, options=beam_options,
+                                    progress=progress)
+    elif pending:
+        _write_shards(cfg, out_dir, pending, index, with_video, workers, progress)
+    manifest = folder.build_manifest(cfg, out_dir, [(s.name, s.unit) for s in shards], names, problems, excluded,
+                                     with_video, corpus_name)
+    manifest.update(seconds_this_run=round(time.time() - t0, 2), shards_resumed=len(shards) - len(pending),
+                    runner=runner)
+    folder.write_manifest(out_dir, manifest)
+    _check_skipped(cfg, len(utts) + len(problems), manifest["skipped"], manifest["records"], len(utts))
+    return manifest
+
+
+def _list_corpus(cfg: PreprocessConfig, corpus_name: str | None) -> tuple[list[corpora.Utterance],
+                                                                          list[corpora.Problem]]:
+    """The corpus's utterances (under ``corpus_name`` where given) and the items it could not list; fails before
+    any work where listing alone already breaks strict mode or the skip limit."""
     utts, problems = _read_corpus(cfg)
     if corpus_name:
         utts = [dataclasses.replace(u, corpus=corpus_name) for u in utts]
     if cfg.strict and problems:
         raise PreprocessError(f"{len(problems)} bad item(s) while listing the corpus; first: {problems[0]}")
     inputs = len(utts) + len(problems)
-    if problems and (not utts or len(problems) / inputs > cfg.max_skipped):  # say so before any work is done
+    if problems and (not utts or len(problems) / inputs > cfg.max_skipped):
         _check_skipped(cfg, inputs, [{"path": p.path, "reason": p.reason} for p in problems], 0, len(utts))
     for p in problems:
         log.warning("skipped %s", p)
+    return utts, problems
 
+
+def _keep_classes(cfg: PreprocessConfig, utts: list[corpora.Utterance]) -> tuple[
+        tuple[str, ...], list[corpora.Utterance], collections.Counter]:
+    """The class names (in index order), the utterances of those classes, and the count of the others by label."""
     names = corpora.class_names(cfg.corpus, cfg.classes, tuple(u.label for u in utts), merge_exc=cfg.merge_exc)
-    index = {n: i for i, n in enumerate(names)}
     kept, excluded = [], collections.Counter()
     for u in utts:
-        label = corpora.map_label(u.label, merge_exc=cfg.merge_exc)
-        if label in index:
+        if corpora.map_label(u.label, merge_exc=cfg.merge_exc) in names:
             kept.append(u)
         else:
             excluded[u.label] += 1
-    has_video = any(u.video_path for u in kept)
+    return names, kept, excluded
+
+
+def _with_video(cfg: PreprocessConfig, kept: list[corpora.Utterance]) -> bool:
+    """Whether the records hold face stacks: ``--video on``, or ``auto`` and the corpus has videos."""
     if cfg.features == "wave" and cfg.video == "on":
         raise PreprocessError(f"the {cfg.variant} variant stores waveforms only; face stacks come with the image "
                               f"variants (--video off, or --variant ds1..ds4)")
-    with_video = cfg.features == "image" and (cfg.video == "on" or (cfg.video == "auto" and has_video))
+    has_video = any(u.video_path for u in kept)
+    return cfg.features == "image" and (cfg.video == "on" or (cfg.video == "auto" and has_video))
 
-    fingerprint = _fingerprint(cfg, kept, with_video)
+
+def _claim_folder(out_dir: Path, fingerprint: dict[str, Any], overwrite: bool) -> None:
+    """Make ``out_dir`` this configuration's: new, resumed (same fingerprint), or emptied with ``overwrite``;
+    records of another configuration are refused, naming what differs."""
     if out_dir.exists() and any(out_dir.iterdir()):
         old = folder.read_fingerprint(out_dir)
         if overwrite:
@@ -328,7 +268,10 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
     folder.summary_path(out_dir, "x").parent.mkdir(parents=True, exist_ok=True)
     folder.write_fingerprint(out_dir, fingerprint)
 
-    shards = plan_shards(kept, cfg.shard_size)
+
+def _pending(out_dir: Path, shards: list[PlannedShard]) -> list[PlannedShard]:
+    """The shards still to write: missing ones, and complete ones found damaged (removed, with a warning); the
+    temporary files of an interrupted run are removed."""
     pending = []
     for s in shards:
         if folder.is_complete(out_dir, s.name):
@@ -340,104 +283,19 @@ def run(cfg: PreprocessConfig, out_dir: str | Path, *, workers: int | None = Non
         pending.append(s)
     for tmp in [*out_dir.glob("*.tmp"), *(out_dir / folder.SUMMARIES).glob("*.tmp")]:
         tmp.unlink(missing_ok=True)
-    done_before = len(shards) - len(pending)
-    log.info("%s: %d utterances in %d shards (%d already complete), %s, video %s -> %s",
-             cfg.corpus, len(kept), len(shards), done_before, cfg.variant, "on" if with_video else "off", out_dir)
-    if runner not in ("local", "beam"):
-        raise ValueError(f"runner must be local or beam. Received: {runner!r}")
-    if pending and runner == "beam":
-        try:
-            from emotf.records import beam
-        except ModuleNotFoundError as e:
-            if not (e.name or "").startswith("apache_beam"):
-                raise
-            raise PreprocessError("--runner beam needs Apache Beam: pip install -e '.[beam]' (make install "
-                                  "includes it)") from None
-        beam.write_shards(cfg, out_dir, pending, index, with_video, workers=workers, options=beam_options,
-                          progress=progress)
-    elif pending:
-        _write_shards(cfg, out_dir, pending, index, with_video, workers, progress)
-    manifest = folder.build_manifest(cfg, out_dir, [(s.name, s.unit) for s in shards], names, problems, excluded,
-                                     with_video, corpus_name)
-    manifest["seconds_this_run"] = round(time.time() - t0, 2)
-    manifest["shards_resumed"] = done_before
-    manifest["runner"] = runner
-    folder.write_manifest(out_dir, manifest)
-    _check_skipped(cfg, inputs, manifest["skipped"], manifest["records"], len(utts))
-    return manifest
+    return pending
 
 
-class ShardBuilder:
-    """One shard's records and summary, fed its utterances' results in the planned order; written atomically.
-
-    The local pool and the Beam pipeline (`emotf.records.beam`) both write through it, so a shard's bytes and
-    summary do not depend on the runner.
-    """
-
-    def __init__(self, cfg: PreprocessConfig, out_dir: Path, shard: str, index: dict[str, int], with_video: bool,
-                 warned: set[str] | None = None):
-        from emotf.records.schema import ShardWriter
-
-        self.cfg, self.out_dir, self.index, self.with_video = cfg, Path(out_dir), index, with_video
-        self.warned = set() if warned is None else warned  # the warnings said once per run
-        self.writer = ShardWriter(self.out_dir / shard)
-        self.summary = {"shard": shard, "records": 0, "utterances": 0, "per_label": collections.Counter(),
-                        "per_speaker": collections.Counter(), "skipped": [], "converted": collections.Counter(),
-                        "face_fallbacks": 0, "blank_frames": 0, "video_clips": 0, "band_limited": {}}
-
-    def add(self, utt: corpora.Utterance, res: dict | None, error: str) -> None:
-        """One utterance's result (``process_utterance``'s dict, or None and why; its serialised records under
-        "records" where the worker made them, `utterance_records`).
-
-        Raises:
-            PreprocessError: a bad utterance in strict mode.
-        """
-        summary = self.summary
-        if res is None:
-            if self.cfg.strict:
-                raise PreprocessError(f"bad input (strict mode): {error}")
-            log.warning("skipped %s", error)
-            summary["skipped"].append({"utt_id": utt.utt_id, "reason": error})
-            return
-        records = res["records"] if "records" in res else utterance_records(utt, res, self.cfg, self.index)
-        for record in records:
-            self.writer.write(record)
-        label = corpora.map_label(utt.label, merge_exc=self.cfg.merge_exc)
-        n = len(records)
-        summary["records"] += n
-        summary["utterances"] += 1
-        summary["per_label"][label] += n
-        summary["per_speaker"][utt.speaker] += n
-        if res["converted"]:
-            summary["converted"][res["converted"]] += 1
-        summary["face_fallbacks"] += res["face_fallbacks"]
-        summary["blank_frames"] += res["blank_frames"]
-        if res["band_limit_hz"]:
-            if "band" not in self.warned:
-                log.warning("%s: recorded at %g Hz, so nothing above %g Hz: its features are empty there "
-                            "(counted in the manifest's band_limited; --band-limited reject skips such "
-                            "files)", utt.audio_path, 2 * res["band_limit_hz"], res["band_limit_hz"])
-                self.warned.add("band")
-            summary["band_limited"][utt.utt_id] = res["band_limit_hz"]
-        summary["video_clips"] += n if self.with_video else 0
-
-    def commit(self) -> None:
-        """Summary first, then the shard under its final name: a shard with its final name is complete."""
-        self.summary["sha256"] = self.writer.digest()
-        folder.write_summary(self.out_dir, self.summary)
-        self.writer.commit()
-
-    def abort(self) -> None:
-        self.writer.abort()
-
-
-def utterance_records(utt: corpora.Utterance, res: dict, cfg: PreprocessConfig, index: dict[str, int]) -> list[bytes]:
-    """The serialised tf.train.Examples of one processed utterance (metadata + each clip's features)."""
-    from emotf.records.schema import serialize_example
-
-    label = corpora.map_label(utt.label, merge_exc=cfg.merge_exc)
-    meta = _utt_metadata(utt, label, index[label])
-    return [serialize_example({**meta, **ex}) for ex in res["examples"]]
+def _beam_runner():
+    """`emotf.records.beam`, imported only when asked for (Apache Beam is an extra, and slow to import)."""
+    try:
+        from emotf.records import beam
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("apache_beam"):
+            raise
+        raise PreprocessError("--runner beam needs Apache Beam: pip install -e '.[beam]' (make install "
+                              "includes it)") from None
+    return beam
 
 
 def _write_shards(cfg, out_dir, pending, index, with_video, workers, progress) -> None:
@@ -483,8 +341,6 @@ def _write_shards(cfg, out_dir, pending, index, with_video, workers, progress) -
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="utt", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
@@ -494,7 +350,7 @@ def ensure_default_records(root: str | Path = "records") -> Path:
     Returns:
         The records folder, ``root/synth_iemocap/ds2``.
     """
-    from emotf.corpora import synthetic
+    from emotf.corpora import synthetic  # imports OpenCV, which only the embedded default needs
 
     path = Path(root) / SYNTHETIC_CORPUS / "ds2"
     if (path / folder.MANIFEST).is_file():
