@@ -58,6 +58,7 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 
 def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, video: bool = False) -> list[dict]:
+    from emotf.features import inputs
     from emotf.runs import open_run
     from emotf.serving import exporter as export
     from emotf.serving import inference as predict
@@ -70,7 +71,7 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, vide
     feats, total, clips, labels = [], [], [], {}
     for f in files[warmup:]:
         t0 = time.perf_counter()
-        predict.features(run, f, f if video else None)
+        inputs.features(run, f, f if video else None)
         t1 = time.perf_counter()
         r = predict.predict(run_dir, f, f if video else None, model=model)
         t2 = time.perf_counter()
@@ -89,7 +90,7 @@ def measure(run_dir: Path, files: list[Path], *, warmup: int, tflite: bool, vide
         times, same = [], 0
         for i, f in enumerate(files):
             t0 = time.perf_counter()
-            x, _ = predict.features(run, f)
+            x, _ = inputs.features(run, f)
             label = names[int(runner(x if run.modality == "waveform" else [x["audio"]]).mean(axis=0).argmax())]
             if i >= warmup:
                 times.append(1000 * (time.perf_counter() - t0))

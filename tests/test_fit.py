@@ -15,6 +15,7 @@ pytest.importorskip("tensorflow")
 
 from emotf import cli, evaluate, fit, predict  # noqa: E402
 from emotf.evaluation import rescore  # noqa: E402
+from emotf.features import inputs  # noqa: E402
 from emotf.runs import open_run, read_history  # noqa: E402
 from emotf.serving import exporter, inference  # noqa: E402
 
@@ -123,9 +124,9 @@ def test_predict_a_wav_with_the_preprocessing_features(cnn_rnn_run, tiny_records
     assert set(r["probabilities"]) == {"neutral", "happy", "sad", "angry"}
     assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert len(r["clips"]) == 1  # the model was trained on whole utterances (DS1)
-    loud = inference.features(open_run(cnn_rnn_run), wav)[0]["audio"]
+    loud = inputs.features(open_run(cnn_rnn_run), wav)[0]["audio"]
     assert loud.shape == (1, 48, 72, 1) and loud.dtype == np.uint8  # the stored levels, as the records hold them
-    quieter = inference.features(open_run(cnn_rnn_run), wav, gain_db=-30.0)[0]["audio"]
+    quieter = inputs.features(open_run(cnn_rnn_run), wav, gain_db=-30.0)[0]["audio"]
     assert quieter.mean() < loud.mean() - 10  # 30 dB is 64 levels where the floor does not clip
     clips = inference.predict(cnn_rnn_run, wav, mode="clips")
     assert len(clips["clips"]) >= 1 and clips["clips"][0]["end_s"] <= 3.0 + 1e-6

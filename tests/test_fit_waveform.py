@@ -11,6 +11,7 @@ pytest.importorskip("tensorflow")
 
 from emotf import evaluate, fit  # noqa: E402
 from emotf.evaluation import robustness  # noqa: E402
+from emotf.features import inputs  # noqa: E402
 from emotf.runs import open_run  # noqa: E402
 from emotf.serving import exporter, inference  # noqa: E402
 
@@ -48,7 +49,7 @@ def test_predict_and_tflite_agree_on_a_recording(wave_run, tiny_wave_records):
     run = open_run(wave_run)
     result = inference.predict(wave_run, wav)
     assert set(result["probabilities"]) == {"happy", "sad", "angry", "neutral"} and len(result["clips"]) == 1
-    x, _ = inference.features(run, wav)
+    x, _ = inputs.features(run, wav)
     assert x["audio"].shape[1] % 32000 == 0 and x["audio_length"][0] <= x["audio"].shape[1]
     lite = exporter.export(wave_run, "tflite")
     assert lite["max_abs_diff"] < 1e-4

@@ -12,6 +12,7 @@ from conftest import shared
 pytest.importorskip("tensorflow")
 
 from emotf import export, fit, predict  # noqa: E402
+from emotf.features import inputs  # noqa: E402
 from emotf.runs import open_run  # noqa: E402
 from emotf.serving import exporter, inference  # noqa: E402
 
@@ -52,7 +53,7 @@ def test_predict_keras_and_tflite_agree_on_a_real_ravdess_clip(real_ravdess_run,
     (spec,) = runner.inputs
     assert spec["dtype"] == np.uint8 and tuple(spec["shape"][1:]) == (200, 300, 1)  # the stored spectrogram
     clip = sorted((src / "Actor_10").glob("03-01-05-02-*"))[0]  # an actor the model never saw
-    x, spans = inference.features(open_run(run_dir), clip)
+    x, spans = inputs.features(open_run(run_dir), clip)
     assert x["audio"].dtype == np.uint8 and x["audio"].shape == (len(spans), 200, 300, 1)
     keras_probs = open_run(run_dir).load_model().predict(x["audio"], verbose=0)
     lite_probs = runner([x["audio"]])
@@ -82,7 +83,7 @@ def test_predict_an_av_model_on_a_real_javanese_clip_with_its_face_video(real_ja
     assert only["label"] in ("neutral", "happy") and len(only["clips"]) >= 1
     for c in only["clips"]:
         assert abs(sum(c["probabilities"].values()) - 1) < 1e-4
-    x, spans = inference.features(open_run(run_dir), clip, clip)
+    x, spans = inputs.features(open_run(run_dir), clip, clip)
     assert x["video"].shape == (len(spans), 20, 60, 100, 3) and x["audio"].shape == (len(spans), 200, 300, 1)
     assert min(int(f.max()) for f in x["video"].reshape(-1, 60, 100, 3)) > 24  # faces, no black lead-in
     assert predict.main([str(run_dir), str(clip)]) == 2  # the face video is needed: said

@@ -252,13 +252,14 @@ def test_export_and_predict_agree_on_a_real_clip(whisper_run, clip, tmp_path, ca
     import soundfile as sf
 
     from emotf import predict
+    from emotf.features import inputs
     from emotf.runs import open_run
     from emotf.serving import exporter, inference
 
     wav = tmp_path / "clip.wav"
     sf.write(wav, clip, 16000)
     run = open_run(whisper_run)
-    x, _ = inference.features(run, wav)
+    x, _ = inputs.features(run, wav)
     keras_probs = run.load_model().predict(x, verbose=0)
     lite = exporter.export(whisper_run, "tflite")
     assert lite["max_abs_diff"] < 1e-4  # on the exporter's own probe batch

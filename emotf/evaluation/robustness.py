@@ -2,7 +2,7 @@
 
 The test utterances are read again from the corpus's audio (the records' source),
 perturbed as a waveform, and scored through the prediction feature path
-(`emotf.serving.inference.features_of_samples`): a gain of −20, −10 and +10 dB
+(`emotf.features.inputs.features_of_samples`): a gain of −20, −10 and +10 dB
 (in floating point, so +10 dB does not clip), a spectral tilt of ±6 dB per
 octave about 1 kHz, and white noise at 20 dB SNR against the speech level. For
 each condition: WA and UA per utterance, the share of utterances whose
@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from emotf.corpora import read_corpus
+from emotf.evaluation import metrics, rescore
+from emotf.features.audio import active_level_dbfs, load_audio
+from emotf.features.inputs import feature_config, features_of_samples, model_inputs
+from emotf.records import schema
+from emotf.records.folder import load_records
+from emotf.runs import open_run
 
 log = logging.getLogger("emotf")
 
@@ -44,8 +52,6 @@ def noise(x: np.ndarray, snr_db: float, speech_dbfs: float, seed: int) -> np.nda
 
 def perturb(x: np.ndarray, name: str, cfg, seed: int) -> np.ndarray:
     """One of `PERTURBATIONS` applied to ``x`` (an (n,) waveform; ``cfg`` its `AudioConfig`)."""
-    from emotf.features.audio import active_level_dbfs
-
     kind, value = name.split()[0], float(name.split()[1])
     if kind == "gain":
         return gain(x, value)
@@ -65,8 +71,6 @@ def test_utterances(info, units, class_names) -> list[dict[str, Any]]:
     Raises:
         FileNotFoundError: the corpus folder the records were made from is not there any more.
     """
-    from emotf.corpora import read_corpus
-    from emotf.records import schema
 
     wanted = {}
     for part in info.parts or (info,):
@@ -95,12 +99,6 @@ def robustness(run_dir: str | Path, records: str | Path | None = None, *, speake
         {"conditions": {name: {"wa", "ua", "unchanged", "most_predicted", "n"}}, "utterances", ...};
         "clean" is the unperturbed recording, every "unchanged" is against it.
     """
-    from emotf.evaluation import metrics, rescore
-    from emotf.features.audio import load_audio
-    from emotf.records.folder import load_records
-    from emotf.runs import open_run
-    from emotf.serving.inference import feature_config, features_of_samples, model_inputs
-
     run = open_run(run_dir)
     info = load_records(records or run.records_root)
     units, speakers = rescore.units_of(run, info, speakers)
