@@ -35,6 +35,11 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+# emotf's sample rate, unless preprocessing is told another (--sample-rate): records store it
+# (manifest sample_rate_hz) and everything after preprocessing takes the records' own.
+SAMPLE_RATE_HZ = 16000
+
+
 @dataclasses.dataclass(frozen=True)
 class AudioConfig:
     """How a waveform becomes a spectrogram image.
@@ -44,7 +49,7 @@ class AudioConfig:
     743 and 186 samples; the FFT is zero-padded to 1024 points.
     """
 
-    sample_rate_hz: int = 16000
+    sample_rate_hz: int = SAMPLE_RATE_HZ
     window_ms: float = 2048 / 44.1
     hop_ms: float = 512 / 44.1
     n_fft: int = 1024

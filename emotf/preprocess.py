@@ -19,7 +19,7 @@ from pathlib import Path
 
 from emotf import cli, interrupts
 from emotf.catalog import CLASS_CHOICES, SYNTHETIC_CORPUS, VARIANTS
-from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
+from emotf.config import SAMPLE_RATE_HZ, AudioConfig, PreprocessConfig, VideoConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iemocap-side-rule", default="mocap-left",
                    choices=["mocap-left", "mocap-right", "left", "right"],
                    help="IEMOCAP: which half of the split-screen video holds the speaker (docs/preprocessing.md)")
-    p.add_argument("--no-convert", action="store_true", help="reject audio not already 16 kHz mono")
+    p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE_HZ, choices=(8000, 16000, 32000, 48000),
+                   metavar="HZ", help="the rate every recording is converted to (8000, 16000, 32000 or 48000: the "
+                                      "voice-activity detector's); other than 16000, records go to "
+                                      "OUT/<corpus>/<variant>-<rate>k, and below it the images' band ends at "
+                                      "0.4875 of the rate")
+    p.add_argument("--no-convert", action="store_true", help="reject audio not already at --sample-rate, mono")
     p.add_argument("--band-limited", default="accept", choices=["accept", "reject"],
                    help="audio below 15.6 kHz (e.g. 8-kHz telephone speech) cannot fill the 0.4-7.8 kHz band: "
                         "accept it with a warning, counted in the manifest's band_limited (default), or reject it")
@@ -156,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             corpus=corpus, data=str(data), variant=args.variant, classes=args.classes,
             merge_exc=not args.no_merge_exc, video=args.video, shard_size=args.shard_size, strict=args.strict,
             max_skipped=args.max_skipped, label_map=_label_map(args.label_map),
-            audio=AudioConfig(convert=not args.no_convert, band_limited=args.band_limited, height=spec[0],
+            # below 16 kHz the images' band ends where the rate's does (0.4875 of it: 3.9 kHz at 8 kHz)
+            audio=AudioConfig(sample_rate_hz=args.sample_rate, fmax_hz=min(AudioConfig.fmax_hz,
+                                                                           0.4875 * args.sample_rate),
+                              convert=not args.no_convert, band_limited=args.band_limited, height=spec[0],
                               width=spec[1], gain_db=args.gain_db,
                               level_dbfs=args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
                               max_wave_s=args.max_wave_s),
@@ -168,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(writer.measure_levels(cfg, limit=args.measure_level), indent=2))
             return 0
         out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
-            args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm))
+            args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
+            sample_rate_hz=args.sample_rate))
         if args.beam_options and args.runner != "beam":
             raise ValueError("--beam-options goes with --runner beam")
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,

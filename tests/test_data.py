@@ -155,7 +155,7 @@ def test_speed_crop_tilt_and_noise_do_exactly_what_they_say():
     assert int(valid) == 1000 and (short.numpy()[1000:] == 0).all()
     rng = np.random.default_rng(0)
     white = tf.constant(rng.standard_normal(32000).astype("float32"))
-    tilted = data.spectral_tilt(white, tf.constant(6.0)).numpy()
+    tilted = data.spectral_tilt(white, tf.constant(6.0), sample_rate=16000).numpy()
 
     def band_db(y, lo, hi):
         f = np.fft.rfftfreq(len(y), 1 / 16000)
@@ -165,7 +165,7 @@ def test_speed_crop_tilt_and_noise_do_exactly_what_they_say():
         band_db(tilted, 950, 1050) - band_db(white.numpy(), 950, 1050))
     assert gain_2k_over_1k == pytest.approx(6.0, abs=0.3)  # one octave up: +6 dB
     clean = tf.concat([tf.constant(rng.standard_normal(20000).astype("float32")) * 0.1, tf.zeros(12000)], 0)
-    noisy = data.add_noise(clean, tf.constant(20000), [3, 4], (20.0, 20.0)).numpy()
+    noisy = data.add_noise(clean, tf.constant(20000), [3, 4], (20.0, 20.0), sample_rate=16000).numpy()
     added = noisy - clean.numpy()
     snr = 10 * np.log10(np.mean(clean.numpy()[:20000] ** 2) / np.mean(added[:20000] ** 2))
     assert snr == pytest.approx(20.0, abs=0.01) and (added[20000:] == 0).all()  # the padding stays silent

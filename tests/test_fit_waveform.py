@@ -85,3 +85,30 @@ def test_leave_one_corpus_out(tiny_wave_records, tmp_path):
     assert cfg["counts"]["test"] == {k: v for k, v in cfg["counts"]["test"].items()} and sum(
         cfg["counts"]["test"].values()) == json.loads((Path(iem) / "manifest.json").read_text())["records"]
     assert fit.main([*RECIPE, "--records", str(rav), "--test-corpus", "iemocap", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_records_at_8_khz_train_a_front_end_at_8_khz(tiny_wave_records, tmp_path):
+    """The records' sample rate reaches the model: its log-mel layer is built for 8 kHz (the same 25-ms frames
+    and 10-ms hop, the band up to 3.9 kHz), and prediction converts a 16-kHz file to it."""
+    from emotf import models, preprocess
+    from emotf.models.layers import LogMel
+
+    data = tiny_wave_records["ravdess"].parents[2] / "ravdess"
+    assert preprocess.main(["--corpus", "ravdess", "--data", str(data), "--out", str(tmp_path / "records"),
+                            "--variant", "wave", "--classes", "4", "--sample-rate", "8000", "--workers", "1",
+                            "--no-progress"]) == 0
+    records = tmp_path / "records" / "ravdess" / "wave-8k"
+    assert json.loads((records / "manifest.json").read_text())["sample_rate_hz"] == 8000
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps(SMALL))
+    out = tmp_path / "run"
+    assert fit.main([*RECIPE, "--records", str(records), "--out", str(out), "--epochs", "1", "--max-steps-per-epoch",
+                     "2", "--hparams", str(hp)]) == 0
+    front = next(layer for layer in open_run(out).load_model().layers if isinstance(layer, LogMel))
+    assert (front.sample_rate, front.frame, front.hop, front.n_fft, front.fmax_hz) == (8000, 200, 80, 256, 3900.0)
+    wav = sorted(data.glob("Actor_01/*.wav"))[0]
+    x, spans = inputs.features(open_run(out), wav)
+    assert spans[0][1] == pytest.approx(x["audio_length"][0] / 8000)
+    assert set(inference.predict(out, wav)["probabilities"]) == {"happy", "sad", "angry", "neutral"}
+    with pytest.raises(ValueError, match="whisper_tiny hears 16000 Hz audio.*--sample-rate 16000"):
+        models.build("whisper_tiny", {"audio": (None,), "audio_length": ()}, 4, sample_rate=8000)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from emotf.config import SAMPLE_RATE_HZ
 from emotf.corpora import iemocap, ravdess
 
-SR = 16000
+SR = SAMPLE_RATE_HZ
 FPS = 30.0
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotf.catalog import AUGMENTATIONS, IMAGE_AUGMENTATIONS, MODALITIES
+from emotf.config import SAMPLE_RATE_HZ
 from emotf.records import folder, keys, schema
 from emotf.records.folder import RecordsInfo
 
@@ -74,7 +75,7 @@ class PipelineConfig:
     rotate_deg: float = 10.0
     seed: int = 0
     # waveforms
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE_HZ  # the records' (RecordsInfo.sample_rate)
     crop_s: float = 3.0  # training: seconds of each utterance
     bucket_s: float = 2.0  # evaluation: utterances padded to a whole number of these
     gain_db: float = 6.0  # gain: uniform in ±gain_db
@@ -376,12 +377,12 @@ def random_crop(x: tf.Tensor, size: int, seed) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.ensure_shape(tf.pad(piece, [[0, size - valid]]), [size]), valid
 
 
-def _frequencies(n: int, sample_rate: int = 16000) -> tf.Tensor:
+def _frequencies(n: int, sample_rate: int) -> tf.Tensor:
     return tf.linspace(0.0, sample_rate / 2.0, n // 2 + 1)
 
 
 def spectral_tilt(x: tf.Tensor, db_per_octave: tf.Tensor, *, pivot_hz: float = 1000.0,
-                  sample_rate: int = 16000) -> tf.Tensor:
+                  sample_rate: int) -> tf.Tensor:
     """``x`` through a filter of ``db_per_octave`` slope about ``pivot_hz`` (flat below 100 Hz): a channel's tilt.
 
     Args:
@@ -394,7 +395,7 @@ def spectral_tilt(x: tf.Tensor, db_per_octave: tf.Tensor, *, pivot_hz: float = 1
 
 
 def add_noise(x: tf.Tensor, length: tf.Tensor, seed, snr_db: tuple[float, float], *,
-              sample_rate: int = 16000) -> tf.Tensor:
+              sample_rate: int) -> tf.Tensor:
     """``x`` plus coloured noise (white to brown, a random slope) at an SNR uniform in ``snr_db`` over the valid
     ``length`` samples; the padding stays silent.
 

@@ -45,7 +45,8 @@ def split_branch_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict, dict, dict]:
 
 
 def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rnn", colormap: str = "seismic",
-          augment: tuple[str, ...] = (), **kwargs) -> tuple[keras.Model, tuple[keras.Model, keras.Model] | None]:
+          augment: tuple[str, ...] = (), sample_rate: int | None = None,
+          **kwargs) -> tuple[keras.Model, tuple[keras.Model, keras.Model] | None]:
     """Any architecture from flat builder arguments, as ``fit`` and the search spaces build it.
 
     Args:
@@ -54,6 +55,8 @@ def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rn
         audio_arch: ``av`` only: its audio branch.
         colormap: the colour map of the audio input (spectrogram models).
         augment: the run's augmentations; waveform models apply "specaugment" themselves.
+        sample_rate: waveform models: the records' sample rate, which their front end is built for (None: the
+            builder's default, `emotf.config.SAMPLE_RATE_HZ`).
         **kwargs: builder arguments; for ``av`` with ``audio_``/``video_`` prefixes (`split_branch_kwargs`).
 
     Returns:
@@ -68,6 +71,8 @@ def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rn
         return build_av(input_shape, num_classes, encoders=encoders, **rest), encoders
     if spec.modality == "waveform":
         kwargs.setdefault("spec_augment", "specaugment" in augment)
+        if sample_rate is not None:
+            kwargs["sample_rate"] = int(sample_rate)
         return spec.build_fn()(input_shape["audio"], num_classes, **kwargs), None
     extra = {"colormap": colormap} if spec.modality == "audio" else {}
     return spec.build_fn()(input_shape, num_classes, **extra, **kwargs), None

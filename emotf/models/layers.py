@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from emotf.catalog import COLORMAPS
+from emotf.config import SAMPLE_RATE_HZ
 
 # matplotlib's "seismic": dark blue → blue → white → red → dark red, piecewise linear.
 _SEISMIC_ANCHORS = np.array([
@@ -130,15 +131,20 @@ class LogMel(keras.layers.Layer):
     and nothing else. No weights.
 
     Args:
-        sample_rate, frame_ms, hop_ms, n_fft: the STFT.
-        n_mels, fmin_hz, fmax_hz: the mel filters.
+        sample_rate, frame_ms, hop_ms, n_fft: the STFT (``n_fft`` None: the power of two that holds a frame;
+            512 at 16 kHz).
+        n_mels, fmin_hz, fmax_hz: the mel filters (``fmax_hz`` None: 0.4875 of the rate; 7.8 kHz at 16 kHz).
         floor_db: the dynamic range kept below the utterance's loudest mel bin.
     """
 
-    def __init__(self, sample_rate: int = 16000, frame_ms: float = 25.0, hop_ms: float = 10.0, n_fft: int = 512,
-                 n_mels: int = 64, fmin_hz: float = 50.0, fmax_hz: float = 7800.0, floor_db: float = 80.0, **kwargs):
+    def __init__(self, sample_rate: int = SAMPLE_RATE_HZ, frame_ms: float = 25.0, hop_ms: float = 10.0,
+                 n_fft: int | None = None, n_mels: int = 64, fmin_hz: float = 50.0, fmax_hz: float | None = None,
+                 floor_db: float = 80.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        # Scaled with the rate, so that records at another rate see the same band and frame in time.
+        n_fft = n_fft or 1 << (int(round(frame_ms * sample_rate / 1000)) - 1).bit_length()
+        fmax_hz = fmax_hz or 0.4875 * sample_rate
         self.sample_rate, self.frame_ms, self.hop_ms, self.n_fft = int(sample_rate), frame_ms, hop_ms, int(n_fft)
         self.n_mels, self.fmin_hz, self.fmax_hz, self.floor_db = int(n_mels), fmin_hz, fmax_hz, floor_db
         self.frame = int(round(frame_ms * sample_rate / 1000))

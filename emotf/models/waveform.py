@@ -23,11 +23,12 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from emotf.config import SAMPLE_RATE_HZ
 from emotf.models.blocks import apply_classifier
 from emotf.models.layers import AttentiveStatsPooling, FrameCount, LogMel, SpecAugment, TimeMask, UtteranceNorm
 
 
-def build_logmel_cnn(input_shape=(None,), num_classes: int = 4, *, sample_rate: int = 16000, n_mels: int = 64,
+def build_logmel_cnn(input_shape=(None,), num_classes: int = 4, *, sample_rate: int = SAMPLE_RATE_HZ, n_mels: int = 64,
                      norm: str = "mean", channels: Sequence[int] = (16, 32, 64, 128), fold_units: int = 128,
                      attention_units: int = 64, fc_units: int = 128, dropout: float = 0.3, spec_augment: bool = True,
                      freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_fraction: float = 0.1,

@@ -407,7 +407,7 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
                        fc_units: int = 0, dropout: float = 0.3, normalize_layers: bool = True,
                        spec_augment: bool = True, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
                        time_fraction: float = 0.1, weights_path: str | None = None,
-                       name: str = "whisper_tiny") -> keras.Model:
+                       sample_rate: int = SAMPLE_RATE, name: str = "whisper_tiny") -> keras.Model:
     """Whisper tiny.en's encoder (pretrained) and a head on all of its layers' states.
 
     Two heads (docs/results.md measures both):
@@ -431,6 +431,7 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
         fc_units, dropout: the head's hidden layer (0: none; the "mix" head takes 256 then) and dropout.
         spec_augment: SpecAugment masks on the log-mel in training (as `build_logmel_cnn`'s).
         weights_path: a CTranslate2 ``model.bin`` of the same checksum instead of the installed package's.
+        sample_rate: the records' rate; Whisper's front end hears 16 kHz only (others are refused).
 
     Returns:
         A model {"audio": (batch, samples) float32 in [-1, 1] at 16 kHz, "audio_length": (batch,) int32}
@@ -438,7 +439,12 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
 
     Raises:
         emotf.pretrained.WeightsError: the weights package is missing or its file altered.
+        ValueError: ``sample_rate`` is not 16 kHz.
     """
+    if int(sample_rate) != SAMPLE_RATE:
+        raise ValueError(f"whisper_tiny hears {SAMPLE_RATE} Hz audio (Whisper's pretrained front end); these records "
+                         f"are at {sample_rate} Hz: make them with python -m emotf.preprocess --sample-rate "
+                         f"{SAMPLE_RATE}")
     dims, weights = whisper_encoder_weights(weights_path)
     wave = keras.Input(shape=tuple(input_shape), name="audio")
     length = keras.Input(shape=(), dtype="int32", name="audio_length")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from emotf.catalog import CLASS_SETS, SYNTHETIC_CORPUS, VARIANTS
-from emotf.config import SCHEMA_VERSION, AudioConfig, PreprocessConfig, VideoConfig
+from emotf.config import SAMPLE_RATE_HZ, SCHEMA_VERSION, AudioConfig, PreprocessConfig, VideoConfig
 
 MANIFEST = "manifest.json"
 FINGERPRINT = "config.json"
@@ -40,13 +40,15 @@ def shard_name(unit: str, index: int, count: int) -> str:
 
 
 def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None, *,
-                trim_silence: bool | None = None, band_norm: bool = False) -> str:
+                trim_silence: bool | None = None, band_norm: bool = False, sample_rate_hz: int = SAMPLE_RATE_HZ) -> str:
     """The records folder name of a variant and the options that change its content.
 
     E.g. "ds2", "ds2-gain-19.5", "ds2-level-35", "ds2-trim-norm" (silence trimmed, bands
-    normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default).
+    normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default), "wave-8k"
+    (another sample rate than `SAMPLE_RATE_HZ`).
     """
-    name = (variant + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
+    name = (variant + (f"-{sample_rate_hz / 1000:g}k" if sample_rate_hz != SAMPLE_RATE_HZ else "")
+            + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
             + (f"-gain{gain_db:+g}" if gain_db else ""))
     if trim_silence is not None and trim_silence != default_trim(variant):
         name += "-trim" if trim_silence else "-notrim"
@@ -353,7 +355,7 @@ class RecordsInfo:
     preprocess: Mapping
     digest: str | None = None  # SHA-256 of every record (None for records written before it was kept)
     features: str = "image"  # "image" (spectrogram images) or "wave" (waveforms)
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE_HZ
     source: str = ""  # the folder, or the folders joined by commas (several corpora: see `load_records`)
     parts: tuple[RecordsInfo, ...] = ()  # several corpora: each folder's own RecordsInfo
 
@@ -501,5 +503,5 @@ def _load_one(path: str | Path, verify: bool = False) -> RecordsInfo:
                        spec_shape=tuple(m["spec_shape"]) if m.get("spec_shape") else None,
                        video_shape=tuple(m["video_shape"]) if m.get("video_shape") else None,
                        shards=tuple(shards), preprocess=m.get("config", {}), digest=m.get("digest"),
-                       features=m.get("features", "image"), sample_rate=int(m.get("sample_rate_hz", 16000)),
+                       features=m.get("features", "image"), sample_rate=int(m.get("sample_rate_hz", SAMPLE_RATE_HZ)),
                        source=str(root))

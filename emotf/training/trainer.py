@@ -120,7 +120,8 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
                           **ex.describe(), "runtime": rt.describe(), "versions": runtime.versions()})
     with rt.strategy.scope():
         model, encoders = models.build(cfg.arch, ex.shapes, num_classes, audio_arch=cfg.audio_arch,
-                                       colormap=cfg.colormap, augment=cfg.augment, **cfg.model)
+                                       colormap=cfg.colormap, augment=cfg.augment, sample_rate=info.sample_rate,
+                                       **cfg.model)
         steps = ex.steps_per_epoch(cfg.max_steps_per_epoch)
         if not run_dir.is_trained:
             if encoders is not None and cfg.pretrain_epochs:

@@ -81,6 +81,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         colormap: the colour map of the audio input (``--colormap``).
         augment: the run's augmentations (``--augment``): waveform models apply SpecAugment themselves, and
             mixup's soft labels need the loss that takes them.
+        sample_rate: the records' sample rate (waveform models' front end; `emotf.models.build`).
     """
 
     archs: tuple[str, ...] = ()
@@ -88,7 +89,8 @@ class EmotionHyperModel(keras_tuner.HyperModel):
     audio_arch = "cnn_rnn"
 
     def __init__(self, arch: str, input_shape, num_classes: int, *, jit_compile: bool = True,
-                 colormap: str = "seismic", augment: tuple[str, ...] = (), **kwargs):
+                 colormap: str = "seismic", augment: tuple[str, ...] = (), sample_rate: int | None = None,
+                 **kwargs):
         if arch not in self.archs:
             raise ValueError(f"{type(self).__name__} covers {list(self.archs)}. Received: arch={arch!r}")
         if num_classes < 2:
@@ -100,6 +102,7 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         self.jit_compile = jit_compile
         self.colormap = colormap
         self.augment = tuple(augment)
+        self.sample_rate = sample_rate
 
     def resolve(self, hp) -> tuple[dict[str, Any], dict[str, Any]]:
         """hp → (TrainConfig fields, builder arguments)."""
@@ -117,7 +120,8 @@ class EmotionHyperModel(keras_tuner.HyperModel):
             keras.backend.clear_session()  # a trial's graph must not outlive it (keras-tuner #395, #873)
         train, kwargs = self.resolve(hp)
         model, _ = models.build(self.arch, self.input_shape, self.num_classes, audio_arch=self.audio_arch,
-                                colormap=self.colormap, augment=self.augment, **kwargs)
+                                colormap=self.colormap, augment=self.augment, sample_rate=self.sample_rate,
+                                **kwargs)
         self.last_params = model.count_params()
         return compile_classifier(model, num_classes=self.num_classes, lr=train["lr"],
                                   weight_decay=train["weight_decay"], jit_compile=self.jit_compile,

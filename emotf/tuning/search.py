@@ -99,7 +99,8 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
                                   "versions": runtime.versions()})
     extra = {"audio_arch": cfg.audio_arch} if cfg.modality == "av" else {}
     hypermodel = hypermodels.get_hypermodel(cfg.arch, ex.shapes, len(ex.class_names), jit_compile=rt.jit_compile,
-                                            colormap=cfg.colormap, augment=cfg.augment, **extra)
+                                            colormap=cfg.colormap, augment=cfg.augment,
+                                            sample_rate=info.sample_rate, **extra)
     try:  # KerasTuner reloads a search's state here, from JSON files a kill or a full disk may have cut short
         tuner = tuners.make_tuner(scfg.tuner, hypermodel, out, max_trials=scfg.max_trials,
                                   max_epochs=scfg.max_epochs, factor=scfg.factor,
