@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ds1/ds2: whole utterance / 3-s clips; ds3/ds4: the same after noise cleanup (the paper's "
                         "Table 1); wave: the waveform, for logmel_cnn")
     p.add_argument("--out", default="records", help="records root; output goes to OUT/<corpus>/<variant>")
+    p.add_argument("--name", default="", help="--corpus csv: the corpus's name in its records, folder "
+                                              "(OUT/<name>/<variant>), splits and reports (default: the manifest "
+                                              "file's stem, or its folder's name for a folder's manifest.csv)"),
     p.add_argument("--classes", default="all", choices=CLASS_CHOICES,
                    help="the labels kept: all of the corpus's, or the paper's 4 (neutral, happy, sad, angry) or 3")
     p.add_argument("--no-merge-exc", action="store_true", help="IEMOCAP: keep excited apart from happy")
@@ -128,6 +132,27 @@ def _label_map(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def csv_corpus_name(manifest: str | Path, name: str = "") -> str:
+    """The name of a CSV corpus: ``name``, else the manifest file's stem (a folder's ``manifest.csv``: the
+    folder's name).
+
+    Raises:
+        ValueError: a name that is not a plain word (letters, digits, ``_ . -``), or that another reader's corpus
+            (or the embedded one) already has.
+    """
+    from emotf.corpora import READERS
+
+    path = Path(manifest)
+    name = name or (path.name if path.is_dir() else path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"{name!r} cannot name a corpus (a records folder and report names take letters, digits, "
+                         f"'_', '.' and '-'); give one with --name")
+    if name in READERS or name == SYNTHETIC_CORPUS:
+        raise ValueError(f"{path}: the name {name!r} belongs to emotf's {name} corpus; give the CSV corpus its own "
+                         f"with --name")
+    return name
+
+
 def main(argv: list[str] | None = None) -> int:
     # Before numpy loads, here and in the worker processes, which inherit it: nothing here does linear algebra,
     # and OpenBLAS starting a thread per core cost each process 0.1-0.2 CPU-s at import.
@@ -147,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"; the files look like {guess[0]} (--corpus {guess[0]} lists {guess[1]} utterances)" if guess else ""
         return cli.fail(ValueError(f"{data}: which corpus is it? Name its reader with --corpus "
                                    f"({', '.join(sorted(READERS))}){hint}"))
+    if args.name and corpus != "csv":
+        return cli.fail(ValueError(f"--name names a CSV corpus; the {corpus or 'embedded'} corpus has its own name"))
+    if corpus == "csv" and data:
+        try:
+            corpus_name = csv_corpus_name(data, args.name)
+        except ValueError as e:
+            return cli.fail(e)
     if not data:
         from emotf.corpora import synthetic
 

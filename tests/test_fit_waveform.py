@@ -112,3 +112,19 @@ def test_records_at_8_khz_train_a_front_end_at_8_khz(tiny_wave_records, tmp_path
     assert set(inference.predict(out, wav)["probabilities"]) == {"happy", "sad", "angry", "neutral"}
     with pytest.raises(ValueError, match="whisper_tiny hears 16000 Hz audio.*--sample-rate 16000"):
         models.build("whisper_tiny", {"audio": (None,), "audio_length": ()}, 4, sample_rate=8000)
+
+
+def test_reports_of_other_records_of_one_name_never_replace_each_other(wave_run, tiny_wave_records, tmp_path):
+    import shutil
+
+    from emotf.evaluation import rescore
+
+    own = tiny_wave_records["ravdess"]
+    elsewhere = tmp_path / "ravdess" / "wave"  # the same corpus and folder name, another copy
+    shutil.copytree(own, elsewhere)
+    first = rescore.evaluate(wave_run, own, speakers="all")
+    second = rescore.evaluate(wave_run, elsewhere, speakers="all")
+    again = rescore.evaluate(wave_run, own, speakers="all")
+    assert first["written_to"] == again["written_to"] != second["written_to"]
+    assert Path(first["written_to"]).name == "ravdess-wave-all.json"
+    assert json.loads(Path(second["written_to"]).read_text())["records"] == str(elsewhere)

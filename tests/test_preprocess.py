@@ -13,6 +13,7 @@ from emotf import preprocess
 from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
 from emotf.records import schema as records
 from emotf.records import writer
+from emotf.records.folder import load_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -460,3 +461,26 @@ def test_a_worker_reuses_the_memory_it_frees():
                                        check=True, cwd=ROOT).stdout)
               for role in ("plain", "worker")}
     assert faults["plain"] > 20 * 500 and faults["worker"] < 200, faults  # 20 clips of ~4 MB of 4-KB pages
+
+
+def test_two_csv_corpora_share_a_records_root_under_their_own_names(tmp_path):
+    for name, speakers in (("calls", ("s1", "s2")), ("notes", ("s3", "s4"))):
+        d = tmp_path / name
+        write_wav(d / "a.wav", tone(300, 1.5))
+        write_wav(d / "b.wav", tone(500, 1.5))
+        rows = ["path,label,speaker", *(f"{f},{lab},{s}" for s in speakers for f, lab in (("a.wav", "happy"),
+                                                                                             ("b.wav", "sad")))]
+        (d / f"{name}.csv").write_text("\n".join(rows) + "\n")
+        assert preprocess.main(["--corpus", "csv", "--data", str(d / f"{name}.csv"), "--out", str(tmp_path / "rec"),
+                                "--variant", "wave", "--workers", "1", "--no-progress"]) == 0
+        m = json.loads((tmp_path / "rec" / name / "wave" / "manifest.json").read_text())
+        assert m["corpus"] == name and m["utterances"] == 4
+    assert load_records(f"{tmp_path / 'rec' / 'calls' / 'wave'},{tmp_path / 'rec' / 'notes' / 'wave'}").corpus == (
+        "calls+notes")
+    # a given name; a folder's manifest.csv takes the folder's; names that cannot be, or are taken
+    assert preprocess.csv_corpus_name(tmp_path / "calls" / "calls.csv", "mine") == "mine"
+    assert preprocess.csv_corpus_name(tmp_path / "calls") == "calls"
+    for bad in ("ravdess", "a b", "../x", "synth_iemocap"):
+        with pytest.raises(ValueError, match="--name"):
+            preprocess.csv_corpus_name(tmp_path / "calls" / "calls.csv", bad)
+    assert preprocess.main(["--corpus", "emodb", "--data", str(tmp_path), "--name", "x"]) == 2

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
     rep.update(run=str(run.path), records=str(info.root), corpus=info.corpus, variant=info.variant,
                speakers=list(units), restricted=restrict, excluded_labels={
                    c: n for c, n in info.count(units, info.present_classes).items() if c not in names and n})
-    stem = report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers)
+    stem = free_stem(run, report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers), str(info.root))
     rep["written_to"] = str(run.eval_file(stem))
     run.write_eval(stem, rep)
     plots.confusion_png(rep["confusion_matrix"], names, run.eval_file(stem, ".png"),
@@ -92,6 +94,20 @@ def report_stem(corpus: str, records_folder: str, speakers: str) -> str:
     their reports apart.
     """
     return f"{corpus}-{records_folder}-{speakers}"
+
+
+def free_stem(run, stem: str, records: str) -> str:
+    """``stem``, unless ``RUN/eval/<stem>.json`` reports other records (a corpus of the same name and folder
+    elsewhere): then ``<stem>-<8 hex digits of these records' path>``, so no report replaces another's."""
+    path = run.eval_file(stem)
+    try:
+        old = json.loads(path.read_text()).get("records") if path.is_file() else None
+    except (OSError, ValueError):  # unreadable: it is replaced, as any file of a report being rewritten
+        old = None
+    if old is None or _folders(old) == _folders(records):
+        return stem
+    tag = hashlib.sha256(",".join(sorted(map(str, _folders(records)))).encode()).hexdigest()[:8]
+    return f"{stem}-{tag}"
 
 
 def input_shapes(model) -> dict | tuple:

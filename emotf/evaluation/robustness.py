@@ -127,7 +127,8 @@ def robustness(run_dir: str | Path, records: str | Path | None = None, *, speake
         same = np.mean(np.equal(pred, predictions["clean"]))
         out["conditions"][name] = {"wa": rep["wa"], "ua": rep["ua"], "unchanged": float(same), "n": rep["n"],
                                    "most_predicted": rep["most_predicted"]}
-    stem = rescore.report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers) + "-robustness"
+    stem = rescore.free_stem(run, rescore.report_stem(info.corpus, Path(info.source.split(",")[0]).name, speakers)
+                             + "-robustness", info.source)
     out["written_to"] = str(run.eval_file(stem))
     run.write_eval(stem, out)
     return out
