@@ -1,7 +1,6 @@
 # emotf — set-up, tests and the main jobs. `make help` lists the targets.
 PY ?= python3
 VENV ?= .venv
-TFIO_VENV ?= .venv-tfio
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED = 1
@@ -17,14 +16,13 @@ ARGS ?=
 ARCH ?= cnn_rnn
 RECORDS ?=
 
-.PHONY: help install test test-slow test-tfio lint format tfrecords fit tune results report bench bench-train \
+.PHONY: help install test test-slow lint format tfrecords fit tune results report bench bench-train \
 	bench-pipeline bench-latency bench-preprocess bench-multiworker bench-records gpu-wheels clean
 
 help:
 	@echo "make install        create $(VENV) and install emotf with its dev tools"
 	@echo "make test           the default test suite (CPU, a few minutes)"
 	@echo "make test-slow      the slow checks (full RAVDESS, several workers)"
-	@echo "make test-tfio      build $(TFIO_VENV) (TF 2.17 + tensorflow-io) and run the tfio tests"
 	@echo "make lint           ruff"
 	@echo "make tfrecords      corpus -> records/<corpus>/<variant> (no CORPUS: the synthetic default)"
 	@echo "make fit           train ARCH on RECORDS (no RECORDS: the synthetic default) -> runs/..."
@@ -47,15 +45,6 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
-
-$(TFIO_VENV)/.installed: setup.cfg pyproject.toml
-	$(PY) -m venv $(TFIO_VENV)
-	$(TFIO_VENV)/bin/pip install -q -U pip
-	$(TFIO_VENV)/bin/pip install -e ".[dev,tfio]"
-	touch $@
-
-test-tfio: $(TFIO_VENV)/.installed
-	$(TFIO_VENV)/bin/python -m pytest tests/test_tf_audio.py tests/test_records.py tests/test_audio.py tests/test_denoise.py
 
 lint: install
 	$(BIN)/ruff check emotf experiments tests bench

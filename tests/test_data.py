@@ -219,7 +219,7 @@ def test_several_corpora_read_as_one_and_train_corpus_balanced(tiny_wave_records
     x, y = next(iter(data.train_dataset(info, info.units, cfg)))  # the whole stream runs over both corpora
     assert x["audio"].shape == (32, 8000) and y.shape == (32,)
     seen = collections.Counter()
-    stream = data._corpus_balanced(data._parsed(info, info.units, cfg), info, info.units, info.corpora, cfg)
+    stream = data._balanced(data._parsed(info, info.units, cfg), info, info.units, cfg)
     for ex in stream.take(400):
         seen[ex["corpus"].numpy().decode()] += 1
     assert sizes["ravdess"] != sizes["iemocap"] and abs(seen["ravdess"] / 400 - 0.5) < 0.08

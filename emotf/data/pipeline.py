@@ -43,6 +43,11 @@ from emotf.records.folder import RecordsInfo
 
 log = logging.getLogger("emotf")
 AUTOTUNE = tf.data.AUTOTUNE
+# Each random stream of a run starts from the run's seed plus an offset of its own, so no two draw the same
+# numbers: the sampler, augmentations and training pairs take the seed itself, the per-class shuffles
+# seed + 1 + 97 * corpus + class (below 4049 for up to 41 corpora), mixup and validation's pairs these primes.
+MIXUP_SEED_OFFSET = 4049
+EVAL_PAIRS_SEED_OFFSET = 7919
 
 
 @contextlib.contextmanager
@@ -117,19 +122,11 @@ def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, 
     units = list(units)
     counts = info.count(units, cfg.class_names)
     base = _cached(_parsed(info, units, cfg), info, sum(counts.values()), cfg)
-    corpora = sorted({info.corpus_of(u) for u in units})
-    if cfg.balance == "resample" and len(corpora) > 1:
-        ds = _corpus_balanced(base, info, units, corpora, cfg)
-    elif cfg.balance == "resample":
-        present = [i for i, name in enumerate(cfg.class_names) if counts[name] > 0]
+    if cfg.balance == "resample":
         missing = [name for name in cfg.class_names if counts[name] == 0]
         if missing:
             log.warning("no training records of %s: balanced sampling covers the other classes only", missing)
-        streams = [base.filter(lambda ex, c=c: tf.equal(ex["label"], c))
-                   .shuffle(min(counts[cfg.class_names[c]], 4096), seed=cfg.seed + 1 + c,
-                            reshuffle_each_iteration=True).repeat() for c in present]
-        ds = tf.data.Dataset.sample_from_datasets(streams, weights=[1.0 / len(streams)] * len(streams),
-                                                  seed=cfg.seed, rerandomize_each_iteration=True)
+        ds = _balanced(base, info, units, cfg)
     else:
         ds = base.shuffle(min(max(sum(counts.values()), 1), 4096), seed=cfg.seed,
                           reshuffle_each_iteration=True).repeat()
@@ -141,7 +138,7 @@ def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, 
     ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
     if "mixup" in cfg.augment:
         n = len(cfg.class_names)
-        ds = ds.enumerate().map(lambda i, b: mixup(b, [cfg.seed + 4049, i], n, cfg.mixup_alpha),
+        ds = ds.enumerate().map(lambda i, b: mixup(b, [cfg.seed + MIXUP_SEED_OFFSET, i], n, cfg.mixup_alpha),
                                 num_parallel_calls=AUTOTUNE)
     if pairs is not None:
         ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed, i], pairs), num_parallel_calls=AUTOTUNE)
@@ -168,7 +165,7 @@ def eval_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *
     batched = ds.padded_batch(cfg.batch_size) if cfg.modality == "waveform" else ds.batch(cfg.batch_size)
     ds = batched.apply(tf.data.experimental.assert_cardinality(math.ceil(n / cfg.batch_size)))
     if pairs is not None:
-        ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed + 7919, i], pairs))
+        ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed + EVAL_PAIRS_SEED_OFFSET, i], pairs))
     elif not with_meta:
         ds = ds.map(lambda x, y, meta: (x, y))
     return ds.prefetch(AUTOTUNE)
@@ -303,18 +300,22 @@ def _rotate(img: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
 
 # --------------------------------------------------------------------------- corpora
 
-def _corpus_balanced(base: tf.data.Dataset, info: RecordsInfo, units: list[str], corpora: list[str],
-                     cfg: PipelineConfig) -> tf.data.Dataset:
-    """Each corpus drawn equally often, and within a corpus each of its classes (the classes it holds)."""
+def _balanced(base: tf.data.Dataset, info: RecordsInfo, units: list[str], cfg: PipelineConfig) -> tf.data.Dataset:
+    """Each class drawn equally often; with several corpora, each corpus equally often and within a corpus each
+    of the classes it holds. Every (corpus, class) stream is shuffled with its own seed."""
+    corpora = sorted({info.corpus_of(u) for u in units})
     streams, weights = [], []
     for k, corpus in enumerate(corpora):
         counts = info.count([u for u in units if info.corpus_of(u) == corpus], cfg.class_names)
         present = [c for c, name in enumerate(cfg.class_names) if counts[name] > 0]
         for c in present:
-            streams.append(base.filter(lambda ex, c=c, corpus=corpus: tf.logical_and(
-                tf.equal(ex["label"], c), tf.equal(ex["corpus"], corpus)))
-                .shuffle(min(counts[cfg.class_names[c]], 4096), seed=cfg.seed + 1 + 97 * k + c,
-                         reshuffle_each_iteration=True).repeat())
+            def wanted(ex, c=c, corpus=corpus):
+                same_class = tf.equal(ex["label"], c)
+                return tf.logical_and(same_class, tf.equal(ex["corpus"], corpus)) if len(corpora) > 1 else same_class
+
+            streams.append(base.filter(wanted).shuffle(min(counts[cfg.class_names[c]], 4096),
+                                                       seed=cfg.seed + 1 + 97 * k + c,
+                                                       reshuffle_each_iteration=True).repeat())
             weights.append(1.0 / (len(corpora) * len(present)))
     return tf.data.Dataset.sample_from_datasets(streams, weights=weights, seed=cfg.seed,
                                                 rerandomize_each_iteration=True)

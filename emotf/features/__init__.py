@@ -1,2 +1,3 @@
-"""Features: a waveform → the stored spectrogram image (`audio`), a video span → a face stack (`video`),
-and audio decoding inside tf.data (`tf_audio`). The one feature path of preprocessing and prediction."""
+"""Features: a waveform → the stored spectrogram image or waveform (`audio`), a video span → a face stack
+(`video`), a recording → a run's model inputs (`inputs`). The one feature path of preprocessing and
+prediction."""

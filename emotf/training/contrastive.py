@@ -28,7 +28,7 @@ def siamese(encoders, input_shape, *, margin: float, lr: float, weight_decay: fl
     return compile_siamese(graph, margin=margin, lr=lr, weight_decay=weight_decay, jit_compile=jit_compile)
 
 
-def pair_streams(ex, cfg: TrainConfig) -> dict[str, Any]:
+def pair_streams(exp, cfg: TrainConfig) -> dict[str, Any]:
     """The pre-training data of an `emotf.training.experiment.Experiment`.
 
     Returns:
@@ -36,6 +36,6 @@ def pair_streams(ex, cfg: TrainConfig) -> dict[str, Any]:
         "val": one pass over the validation speakers' pairs, "steps": batches per epoch}.
     """
     pairs = pair_fractions(cfg)
-    return {"train": ex.train_dataset(pairs=pairs, drop_remainder=True),
-            "val": ex.eval_dataset("val", pairs=pairs),
-            "steps": ex.steps_per_epoch(cfg.max_steps_per_epoch, drop_remainder=True)}
+    return {"train": exp.train_dataset(pairs=pairs, drop_remainder=True),
+            "val": exp.eval_dataset("val", pairs=pairs),
+            "steps": exp.steps_per_epoch(cfg.max_steps_per_epoch, drop_remainder=True)}

@@ -94,12 +94,12 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
 
     info = load_records(cfg.records)
     run_dir = RunDir(cfg.out or default_out(cfg, info.corpus, info.variant))
-    role = runtime.worker_role(cfg.strategy)
-    if not role.chief:
+    place = runtime.worker_role(cfg.strategy)
+    if not place.chief:
         # Every worker trains; only the chief writes the run folder. This one works in a private mirror of it.
         if run_dir.is_finished:
             return run_dir.metrics()
-        run_dir = _private_mirror(run_dir, role.index)
+        run_dir = _private_mirror(run_dir, place.index)
     run_dir.claim(cfg.to_dict(), overwrite, defaults=TrainConfig().to_dict())
     if run_dir.is_finished:
         log.info("%s is a finished run; its metrics.json stands (--overwrite retrains)", run_dir.path)
@@ -114,20 +114,20 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
                            logical_cpus=cfg.logical_cpus, arch=cfg.arch)
     keras.utils.set_random_seed(cfg.seed)
-    ex = experiment.prepare(cfg, info)
-    num_classes = len(ex.class_names)
+    exp = experiment.prepare(cfg, info)
+    num_classes = len(exp.class_names)
     run_dir.write_config({"out": str(run_dir.path), "config": cfg.to_dict(), "num_epochs": cfg.num_epochs,
-                          **ex.describe(), "runtime": rt.describe(), "versions": runtime.versions()})
+                          **exp.describe(), "runtime": rt.describe(), "versions": runtime.versions()})
     with rt.strategy.scope():
-        model, encoders = models.build(cfg.arch, ex.shapes, num_classes, audio_arch=cfg.audio_arch,
+        model, encoders = models.build(cfg.arch, exp.shapes, num_classes, audio_arch=cfg.audio_arch,
                                        colormap=cfg.colormap, augment=cfg.augment, sample_rate=info.sample_rate,
                                        **cfg.model)
-        steps = ex.steps_per_epoch(cfg.max_steps_per_epoch)
+        steps = exp.steps_per_epoch(cfg.max_steps_per_epoch)
         if not run_dir.is_trained:
             if encoders is not None and cfg.pretrain_epochs:
-                _pretrain(cfg, ex, encoders, run_dir.pretrain, rt, verbose)
+                _pretrain(cfg, exp, encoders, run_dir.pretrain, rt, verbose)
             _compile(model, cfg, num_classes, rt, steps)
-            history = fit_phase(model, ex.train_dataset(), ex.eval_dataset("val"), phase=run_dir,
+            history = fit_phase(model, exp.train_dataset(), exp.eval_dataset("val"), phase=run_dir,
                                 epochs=cfg.num_epochs, steps_per_epoch=steps, monitor="val_ua", mode="max",
                                 batch_size=cfg.batch_size, patience=cfg.patience, tensorboard=True, verbose=verbose)
             if cfg.select == "best" and run_dir.best_weights.is_file():
@@ -139,9 +139,9 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
             _compile(model, cfg, num_classes, rt, steps)
     history = run_dir.history()
     run_dir.write_history(history)
-    result = _evaluate_and_report(model, cfg, ex, history, run_dir)
+    result = _evaluate_and_report(model, cfg, exp, history, run_dir)
     run_dir.clear_backup()
-    if not role.chief:
+    if not place.chief:
         shutil.rmtree(run_dir.path, ignore_errors=True)
     return result
 
@@ -177,7 +177,7 @@ def _compile(model, cfg: TrainConfig, num_classes: int, rt, steps_per_epoch: int
                        jit_compile=rt.jit_compile, soft_labels="mixup" in cfg.augment)
 
 
-def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -> None:
+def _pretrain(cfg: TrainConfig, exp, encoders, phase: RunDir, rt, verbose: int) -> None:
     """Contrastive pre-training of the two encoders, resumable, done once (``RUN/pretrain``)."""
     from emotf.training import contrastive
     from emotf.training.callbacks import load_weights_file
@@ -188,9 +188,9 @@ def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -
         log.info("contrastive pre-training already done; encoders loaded from %s", phase.path)
         return
     phase.path.mkdir(parents=True, exist_ok=True)
-    siamese = contrastive.siamese(encoders, ex.shapes, margin=cfg.margin, lr=cfg.lr, weight_decay=cfg.weight_decay,
+    siamese = contrastive.siamese(encoders, exp.shapes, margin=cfg.margin, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   jit_compile=rt.jit_compile)
-    data = contrastive.pair_streams(ex, cfg)
+    data = contrastive.pair_streams(exp, cfg)
     log.info("contrastive pre-training: %d epochs of %d steps, margin %.2f", cfg.pretrain_epochs, data["steps"],
              cfg.margin)
     history = fit_phase(siamese, data["train"], data["val"], phase=phase, epochs=cfg.pretrain_epochs,
@@ -204,19 +204,19 @@ def _pretrain(cfg: TrainConfig, ex, encoders, phase: RunDir, rt, verbose: int) -
     phase.mark_done({"epochs": len(history), "history": history})
 
 
-def _evaluate_and_report(model, cfg: TrainConfig, ex, history, run_dir: RunDir) -> dict[str, Any]:
+def _evaluate_and_report(model, cfg: TrainConfig, exp, history, run_dir: RunDir) -> dict[str, Any]:
     from emotf.evaluation import adaptation, plots, scoring
 
-    info, split, class_names = ex.info, ex.split, ex.class_names
+    info, split, class_names = exp.info, exp.split, exp.class_names
     result: dict[str, Any] = {"arch": cfg.arch, "records": str(info.root), "corpus": info.corpus,
                               "variant": info.variant, "split": split.to_dict(), "class_names": list(class_names),
-                              "counts": ex.counts}
+                              "counts": exp.counts}
     for part, name in (("val", "validation"), ("test", "test")):
-        pred = scoring.predict_records(model, ex.eval_dataset(part, with_meta=True))
+        pred = scoring.predict_records(model, exp.eval_dataset(part, with_meta=True))
         result[name] = scoring.score(pred, class_names)
         log.info("%s", scoring.summary_line(name, result[name]))
     # where the model allows it, the test speakers also scored with speaker adaptation (no label used; not the headline)
-    adapted = adaptation.adapted_score(model, info, split.test, ex.pipeline, class_names)
+    adapted = adaptation.adapted_score(model, info, split.test, exp.pipeline, class_names)
     if adapted is not None:
         result["test_speaker_adapted"] = adapted
         log.info("%s", scoring.summary_line("test, speaker-adapted", adapted))

@@ -80,25 +80,25 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
 
     info = load_records(cfg.records)
     out = Path(cfg.out or default_out(cfg, info.corpus, info.variant))
-    role = distributed_role()
-    mw = runtime.worker_role(cfg.strategy)
-    if not mw.chief:  # a worker of a multi-worker trial: the same search, in a private mirror of the chief's folder
-        out = _private_mirror(out, mw.index)
+    tuner_role = distributed_role()
+    place = runtime.worker_role(cfg.strategy)
+    if not place.chief:  # a worker of a multi-worker trial: the same search, in a private mirror of the chief's folder
+        out = _private_mirror(out, place.index)
     config = {**cfg.to_dict(), **{f"search.{k}": v for k, v in dataclasses.asdict(scfg).items()}}
-    if role != "worker":  # workers share the chief's folder and never delete it
+    if tuner_role != "worker":  # workers share the chief's folder and never delete it
         # More trials extend a search; any other change is another search.
         claim_folder(out, config, overwrite, ignore=("out", "search.max_trials", "search.trials_per_process"))
     rt = runtime.configure(mixed_precision=cfg.mixed_precision, strategy=cfg.strategy, jit_compile=cfg.jit_compile,
                            logical_cpus=cfg.logical_cpus, search=True)
     keras.utils.set_random_seed(cfg.seed)
-    ex = experiment.prepare(cfg, info)
-    if role != "worker":
+    exp = experiment.prepare(cfg, info)
+    if tuner_role != "worker":
         from emotf.runs import RunDir
 
-        RunDir(out).write_config({"out": str(out), "config": config, **ex.describe(), "runtime": rt.describe(),
+        RunDir(out).write_config({"out": str(out), "config": config, **exp.describe(), "runtime": rt.describe(),
                                   "versions": runtime.versions()})
     extra = {"audio_arch": cfg.audio_arch} if cfg.modality == "av" else {}
-    hypermodel = hypermodels.get_hypermodel(cfg.arch, ex.shapes, len(ex.class_names), jit_compile=rt.jit_compile,
+    hypermodel = hypermodels.get_hypermodel(cfg.arch, exp.shapes, len(exp.class_names), jit_compile=rt.jit_compile,
                                             colormap=cfg.colormap, augment=cfg.augment,
                                             sample_rate=info.sample_rate, **extra)
     try:  # KerasTuner reloads a search's state here, from JSON files a kill or a full disk may have cut short
@@ -106,7 +106,7 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
                                   max_epochs=scfg.max_epochs, factor=scfg.factor,
                                   executions_per_trial=scfg.executions_per_trial, overwrite=False, seed=cfg.seed,
                                   distribution_strategy=rt.strategy if cfg.strategy != "default" else None,
-                                  trials_per_process=0 if role else scfg.trials_per_process)
+                                  trials_per_process=0 if tuner_role else scfg.trials_per_process)
     except (ValueError, KeyError) as e:
         damaged = damaged_state(out)
         if not damaged:
@@ -117,21 +117,21 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
                          f"start the search again with --overwrite (its finished trials are lost)") from e
     fit_kwargs: dict[str, Any] = {}
     if cfg.modality == "av" and cfg.pretrain_epochs:
-        pairs = contrastive.pair_streams(ex, cfg)
+        pairs = contrastive.pair_streams(exp, cfg)
         fit_kwargs["pretrain"] = (pairs["train"], pairs["steps"], cfg.pretrain_epochs)
     callbacks = [keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False, profile_batch=0)]
     if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_ua", mode="max", patience=cfg.patience))
     try:
-        tuner.search(ex.train_dataset(), steps_per_epoch=ex.steps_per_epoch(cfg.max_steps_per_epoch),
-                     validation_data=ex.eval_dataset("val"), epochs=scfg.max_epochs, callbacks=callbacks,
+        tuner.search(exp.train_dataset(), steps_per_epoch=exp.steps_per_epoch(cfg.max_steps_per_epoch),
+                     validation_data=exp.eval_dataset("val"), epochs=scfg.max_epochs, callbacks=callbacks,
                      verbose=verbose, shuffle=False, **fit_kwargs)
     except tuners.ProcessRecycle as e:
         log.info("%s; the search continues in a new process", e)
         return {"rows": [], "best": None, "recycle": True}
-    if role == "worker":
+    if tuner_role == "worker":
         return {"rows": [], "best": None}
-    if not mw.chief:
+    if not place.chief:
         shutil.rmtree(out, ignore_errors=True)
         return {"rows": [], "best": None}
     return write_results(tuner, hypermodel, cfg, out)
