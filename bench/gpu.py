@@ -44,8 +44,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # emotf from this checkout (no install there)
 
+from emotf.config import SPEC_SHAPE, VIDEO_SHAPE  # noqa: E402  (no Keras: the backend is chosen below)
+
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
-SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
+SHAPES = {"audio": (*SPEC_SHAPE, 1), "video": (*VIDEO_SHAPE, 3)}  # the builders' defaults
 TINY_SHAPES = {"audio": (48, 72, 1), "video": (10, 48, 48, 3)}
 # Small widths for --tiny (the CPU test): the graph is the same, only narrower.
 _TINY_CONV = {"filters": (4, 4, 4), "kernels": ((5, 5), (3, 3), (3, 3)), "fc_units": 8}

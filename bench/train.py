@@ -28,7 +28,9 @@ import time
 
 from common import RESULTS, peak_rss_mb, print_table, write_json
 
-SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
+from emotf.config import SPEC_SHAPE, VIDEO_SHAPE
+
+SHAPES = {"audio": (*SPEC_SHAPE, 1), "video": (*VIDEO_SHAPE, 3)}  # the builders' defaults
 
 
 def measure(arch: str, *, batch_size: int, steps: int, jit_compile: str, mixed_precision: str,

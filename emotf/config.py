@@ -38,6 +38,14 @@ def _check(condition: bool, message: str) -> None:
 # emotf's sample rate, unless preprocessing is told another (--sample-rate): records store it
 # (manifest sample_rate_hz) and everything after preprocessing takes the records' own.
 SAMPLE_RATE_HZ = 16000
+# A waveform model scores an utterance padded to a whole number of these seconds (its audio_length says how much is
+# real), in evaluation batches and in prediction alike, so few input shapes occur (each traces the model once).
+WAVE_BUCKET_S = 2.0
+
+
+def bucket_samples(sample_rate: int, bucket_s: float = WAVE_BUCKET_S) -> int:
+    """The padding bucket in samples at ``sample_rate``."""
+    return max(1, int(round(bucket_s * sample_rate)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +159,12 @@ class VideoConfig:
         _check(0 <= self.blank_level <= 255, f"blank_level must lie in [0, 255]. Received: {self.blank_level}")
         _check(self.iemocap_side_rule in ("mocap-left", "mocap-right", "left", "right"),
                f"unknown iemocap_side_rule. Received: {self.iemocap_side_rule}")
+
+
+# The stored arrays at the defaults (the paper's): a spectrogram image (height, width), a face stack
+# (frames, height, width); the models' default input shapes add the channels (1 and 3).
+SPEC_SHAPE = (AudioConfig.height, AudioConfig.width)
+VIDEO_SHAPE = (VideoConfig.frames, VideoConfig.height, VideoConfig.width)
 
 
 @dataclasses.dataclass(frozen=True)

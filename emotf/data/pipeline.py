@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotf.catalog import AUGMENTATIONS, IMAGE_AUGMENTATIONS, MODALITIES
-from emotf.config import SAMPLE_RATE_HZ
+from emotf.config import SAMPLE_RATE_HZ, WAVE_BUCKET_S, bucket_samples
 from emotf.records import folder, keys, schema
 from emotf.records.folder import RecordsInfo
 
@@ -82,7 +82,7 @@ class PipelineConfig:
     # waveforms
     sample_rate: int = SAMPLE_RATE_HZ  # the records' (RecordsInfo.sample_rate)
     crop_s: float = 3.0  # training: seconds of each utterance
-    bucket_s: float = 2.0  # evaluation: utterances padded to a whole number of these
+    bucket_s: float = WAVE_BUCKET_S  # evaluation: utterances padded to a whole number of these
     gain_db: float = 6.0  # gain: uniform in ±gain_db
     tilt_db_per_octave: float = 6.0  # tilt: slope uniform in ±tilt_db_per_octave, about 1 kHz
     snr_db: tuple[float, float] = (5.0, 30.0)  # noise: SNR uniform in this range, white to brown
@@ -157,7 +157,7 @@ def eval_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *
     n = sum(info.count(units, cfg.class_names).values())
     base = _cached(_parsed(info, units, cfg), info, n, cfg)
     if cfg.modality == "waveform":
-        bucket = max(1, int(round(cfg.bucket_s * info.sample_rate)))
+        bucket = bucket_samples(info.sample_rate, cfg.bucket_s)
         base = base.map(lambda ex: _padded_to_bucket(ex, bucket), num_parallel_calls=AUTOTUNE)
     ds = base.map(lambda ex: _to_inputs(ex, cfg), num_parallel_calls=AUTOTUNE)
     # The filter hides the length from tf.data; the shard summaries know it (and Keras then knows

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotf.config import PreprocessConfig
+from emotf.config import WAVE_BUCKET_S, PreprocessConfig, bucket_samples
 from emotf.features import audio, video
 
 
@@ -48,7 +48,7 @@ def features(run, audio_path: str | Path, video_path: str | Path | None = None, 
 
 
 def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None = None, *, mode: str = "auto",
-                        side: str = "", pcfg=None, key: str = "utterance", bucket_s: float = 2.0):
+                        side: str = "", pcfg=None, key: str = "utterance", bucket_s: float = WAVE_BUCKET_S):
     """`features` of a waveform already loaded ((n,) float32 at the records' rate), e.g. a perturbed one.
 
     A waveform model's input is padded to a whole number of ``bucket_s`` (its ``audio_length``
@@ -60,7 +60,7 @@ def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None 
                          f"leave it out, or use an av or video_3dcnn run")
     if run.modality == "waveform":
         wave = audio.utterance_wave(samples, pcfg.audio)
-        bucket = max(1, int(round(bucket_s * pcfg.audio.sample_rate_hz)))
+        bucket = bucket_samples(pcfg.audio.sample_rate_hz, bucket_s)
         padded = np.pad(wave, (0, (-len(wave)) % bucket))
         return ({"audio": padded[None], "audio_length": np.array([len(wave)], np.int32)},
                 [(0.0, len(wave) / pcfg.audio.sample_rate_hz)])

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from emotf.config import SPEC_SHAPE
 from emotf.models.blocks import apply_birnn, apply_conv2d_stack, apply_head, spectrogram_input
 
 PAPER_FILTERS = (16, 24, 32)
@@ -34,7 +35,7 @@ def _audio_model(input_shape, num_classes, trunk, *, filters, kernels, batch_nor
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_cnn(input_shape=(200, 300, 1), num_classes: int | None = 4, *, filters: Sequence[int] = PAPER_FILTERS,
+def build_cnn(input_shape=(*SPEC_SHAPE, 1), num_classes: int | None = 4, *, filters: Sequence[int] = PAPER_FILTERS,
               kernels: Sequence[Sequence[int]] = PAPER_KERNELS, fc_units: int = 64, dropout: float = 0.2,
               normalize: bool = True, colormap: str | None = "seismic", name: str = "cnn") -> keras.Model:
     """The paper's CNN: conv stack → flatten → FC 64 (ReLU) → dropout → classes.
@@ -72,7 +73,7 @@ def _length_one_rnn(cell, units, num_layers, rnn_dropout, batch_norm):
     return trunk
 
 
-def build_cnn_rnn(input_shape=(200, 300, 1), num_classes: int | None = 4, *,
+def build_cnn_rnn(input_shape=(*SPEC_SHAPE, 1), num_classes: int | None = 4, *,
                   filters: Sequence[int] = PAPER_FILTERS, kernels: Sequence[Sequence[int]] = PAPER_KERNELS,
                   rnn_units: int = 128, rnn_layers: int = 2, rnn_dropout: float = 0.1, fc_units: int = 64,
                   dropout: float = 0.2, normalize: bool = True, colormap: str | None = "seismic",
@@ -95,7 +96,7 @@ def build_cnn_rnn(input_shape=(200, 300, 1), num_classes: int | None = 4, *,
                         fc_units=fc_units, dropout=dropout, normalize=normalize, colormap=colormap, name=name)
 
 
-def build_cnn_lstm(input_shape=(200, 300, 1), num_classes: int | None = 4, *,
+def build_cnn_lstm(input_shape=(*SPEC_SHAPE, 1), num_classes: int | None = 4, *,
                    filters: Sequence[int] = PAPER_FILTERS, kernels: Sequence[Sequence[int]] = PAPER_KERNELS,
                    rnn_units: int = 128, rnn_layers: int = 2, rnn_dropout: float = 0.3, fc_units: int = 64,
                    dropout: float = 0.5, normalize: bool = True, colormap: str | None = "seismic",
@@ -114,7 +115,7 @@ def build_cnn_lstm(input_shape=(200, 300, 1), num_classes: int | None = 4, *,
                         fc_units=fc_units, dropout=dropout, normalize=normalize, colormap=colormap, name=name)
 
 
-def build_crnn(input_shape=(200, 300, 1), num_classes: int | None = 4, *,
+def build_crnn(input_shape=(*SPEC_SHAPE, 1), num_classes: int | None = 4, *,
                filters: Sequence[int] = PAPER_FILTERS, kernels: Sequence[Sequence[int]] = PAPER_KERNELS,
                cell: str = "lstm", rnn_units: int = 128, rnn_layers: int = 2, rnn_dropout: float = 0.1,
                pooling: str = "mean", fc_units: int = 64, dropout: float = 0.2, normalize: bool = True,

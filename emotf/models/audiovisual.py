@@ -13,13 +13,14 @@ import keras
 from keras import layers
 
 from emotf.catalog import ARCHS, AUDIO_BRANCHES
+from emotf.config import SPEC_SHAPE, VIDEO_SHAPE
 from emotf.models.blocks import apply_classifier, frames_input
 from emotf.models.layers import PairDistance
 
-DEFAULT_SHAPES = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
+DEFAULT_SHAPES = {"audio": (*SPEC_SHAPE, 1), "video": (*VIDEO_SHAPE, 3)}
 
 
-def build_video_3dcnn(input_shape=(20, 60, 100, 3), num_classes: int | None = None, *,
+def build_video_3dcnn(input_shape=DEFAULT_SHAPES["video"], num_classes: int | None = None, *,
                       filters: Sequence[int] = (16, 32, 64, 128), kernel: int = 3, fc_units: int = 256,
                       dropout: float = 0.2, embed_dim: int = 64, head_units: int = 64, normalize: bool = True,
                       name: str = "video_3dcnn") -> keras.Model:

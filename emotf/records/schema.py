@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     import tensorflow as tf
 
-from emotf.config import SCHEMA_VERSION
+from emotf.config import SCHEMA_VERSION, SPEC_SHAPE, VIDEO_SHAPE
 from emotf.records.keys import (
     FLOAT_KEYS,
     INT_KEYS,
@@ -166,7 +166,7 @@ def decode_video(encoded: tf.Tensor, encoding: tf.Tensor, frames: int, height: i
     )
 
 
-def parse_example(serialized: tf.Tensor, *, spec_shape=(200, 300), video_shape=(20, 60, 100),
+def parse_example(serialized: tf.Tensor, *, spec_shape=SPEC_SHAPE, video_shape=VIDEO_SHAPE,
                   with_video: bool = False, with_wave: bool = False) -> dict[str, tf.Tensor]:
     """Parse one serialized record (graph mode, for ``Dataset.map``).
 

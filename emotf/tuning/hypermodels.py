@@ -21,6 +21,8 @@ which is also what ``best_hparams.json`` holds and ``python -m emotf.fit
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,11 +31,9 @@ import keras_tuner
 
 from emotf import models
 from emotf.catalog import ARCHS, AUDIO_BRANCHES
-from emotf.models.audio import PAPER_FILTERS
+from emotf.config import TrainConfig
 from emotf.training.objectives import compile_classifier
 
-VIDEO_FILTERS = (16, 32, 64, 128)
-WAVE_CHANNELS = (16, 32, 64, 128)
 OBJECTIVE = keras_tuner.Objective("val_ua", direction="max")
 # The TrainConfig fields a search chooses (so python -m emotf.tune does not take them as flags).
 SEARCHED = ("lr", "weight_decay", "margin")
@@ -43,30 +43,44 @@ def _scaled(filters: Sequence[int], width: float) -> list[int]:
     return [max(1, int(round(f * width))) for f in filters]
 
 
-def _optimizer_space(hp) -> dict[str, float]:
-    return {"lr": hp.Choice("lr", [1e-3, 1e-4, 1e-5], default=1e-4),
-            "weight_decay": hp.Choice("weight_decay", [0.0, 1e-3, 1e-2, 1e-1], default=1e-2)}
+@functools.cache
+def builder_defaults(arch: str) -> dict[str, Any]:
+    """The default arguments of an architecture's builder: every search space's defaults (one home, the builder)."""
+    params = inspect.signature(ARCHS[arch].build_fn()).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def _train_default(arch: str, field: str) -> Any:
+    """A training setting's default for the arch: its own (``catalog`` train_defaults), else TrainConfig's."""
+    return ARCHS[arch].train_defaults.get(field, getattr(TrainConfig, field))
+
+
+def _optimizer_space(hp, arch: str, lrs: Sequence[float] = (1e-3, 1e-4, 1e-5),
+                     decays: Sequence[float] = (0.0, 1e-3, 1e-2, 1e-1)) -> dict[str, float]:
+    return {"lr": hp.Choice("lr", list(lrs), default=_train_default(arch, "lr")),
+            "weight_decay": hp.Choice("weight_decay", list(decays), default=_train_default(arch, "weight_decay"))}
 
 
 def _audio_space(hp, arch: str, prefix: str = "", head: bool = True) -> dict[str, Any]:
-    lstm = arch == "cnn_lstm"
+    d = builder_defaults(arch)
     kw: dict[str, Any] = {
-        "filters": _scaled(PAPER_FILTERS, hp.Choice(f"{prefix}width", [0.5, 1.0, 2.0, 4.0], default=1.0)),
+        "filters": _scaled(d["filters"], hp.Choice(f"{prefix}width", [0.5, 1.0, 2.0, 4.0], default=1.0)),
     }
-    if arch != "cnn":
-        kw["rnn_units"] = hp.Choice(f"{prefix}rnn_units", [64, 128, 256], default=128)
-        kw["rnn_dropout"] = hp.Float(f"{prefix}rnn_dropout", 0.0, 0.5, step=0.1, default=0.3 if lstm else 0.1)
+    if "rnn_units" in d:
+        kw["rnn_units"] = hp.Choice(f"{prefix}rnn_units", [64, 128, 256], default=d["rnn_units"])
+        kw["rnn_dropout"] = hp.Float(f"{prefix}rnn_dropout", 0.0, 0.5, step=0.1, default=d["rnn_dropout"])
     if head:
-        kw["fc_units"] = hp.Choice(f"{prefix}fc_units", [32, 64, 128, 256], default=64)
-        kw["dropout"] = hp.Float(f"{prefix}dropout", 0.0, 0.6, step=0.1, default=0.5 if lstm else 0.2)
+        kw["fc_units"] = hp.Choice(f"{prefix}fc_units", [32, 64, 128, 256], default=d["fc_units"])
+        kw["dropout"] = hp.Float(f"{prefix}dropout", 0.0, 0.6, step=0.1, default=d["dropout"])
     return kw
 
 
 def _video_space(hp, prefix: str = "") -> dict[str, Any]:
+    d = builder_defaults("video_3dcnn")
     return {
-        "filters": _scaled(VIDEO_FILTERS, hp.Choice(f"{prefix}width", [0.5, 1.0, 2.0], default=1.0)),
-        "fc_units": hp.Choice(f"{prefix}fc_units", [128, 256, 512], default=256),
-        "dropout": hp.Float(f"{prefix}dropout", 0.0, 0.6, step=0.1, default=0.2),
+        "filters": _scaled(d["filters"], hp.Choice(f"{prefix}width", [0.5, 1.0, 2.0], default=1.0)),
+        "fc_units": hp.Choice(f"{prefix}fc_units", [128, 256, 512], default=d["fc_units"]),
+        "dropout": hp.Float(f"{prefix}dropout", 0.0, 0.6, step=0.1, default=d["dropout"]),
     }
 
 
@@ -134,7 +148,7 @@ class AudioHyperModel(EmotionHyperModel):
     archs = tuple(name for name, a in ARCHS.items() if a.modality == "audio")
 
     def resolve(self, hp):
-        return _optimizer_space(hp), _audio_space(hp, self.arch)
+        return _optimizer_space(hp, self.arch), _audio_space(hp, self.arch)
 
 
 class VideoHyperModel(EmotionHyperModel):
@@ -143,7 +157,7 @@ class VideoHyperModel(EmotionHyperModel):
     archs = tuple(name for name, a in ARCHS.items() if a.modality == "video")
 
     def resolve(self, hp):
-        return _optimizer_space(hp), _video_space(hp)
+        return _optimizer_space(hp, self.arch), _video_space(hp)
 
 
 class WaveformHyperModel(EmotionHyperModel):
@@ -155,13 +169,12 @@ class WaveformHyperModel(EmotionHyperModel):
     archs = ("logmel_cnn",)
 
     def resolve(self, hp):
-        train = {"lr": hp.Choice("lr", [3e-4, 1e-3, 3e-3], default=1e-3),
-                 "weight_decay": hp.Choice("weight_decay", [1e-3, 1e-2, 5e-2, 1e-1], default=5e-2)}
-        return train, {
-            "channels": _scaled(WAVE_CHANNELS, hp.Choice("width", [0.5, 1.0, 2.0], default=1.0)),
-            "norm": hp.Choice("norm", ["mean", "meanvar"], default="mean"),
-            "fc_units": hp.Choice("fc_units", [64, 128, 256], default=128),
-            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3),
+        d = builder_defaults(self.arch)
+        return _optimizer_space(hp, self.arch, (3e-4, 1e-3, 3e-3), (1e-3, 1e-2, 5e-2, 1e-1)), {
+            "channels": _scaled(d["channels"], hp.Choice("width", [0.5, 1.0, 2.0], default=1.0)),
+            "norm": hp.Choice("norm", ["mean", "meanvar"], default=d["norm"]),
+            "fc_units": hp.Choice("fc_units", [64, 128, 256], default=d["fc_units"]),
+            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=d["dropout"]),
         }
 
 
@@ -172,14 +185,13 @@ class WhisperHyperModel(EmotionHyperModel):
     archs = ("whisper_tiny",)
 
     def resolve(self, hp):
-        train = {"lr": hp.Choice("lr", [3e-4, 1e-3, 3e-3], default=1e-3),
-                 "weight_decay": hp.Choice("weight_decay", [1e-2, 5e-2, 1e-1], default=5e-2)}
-        return train, {
-            "projection": hp.Choice("projection", [128, 256, 384], default=256),
-            "fc_units": hp.Choice("fc_units", [128, 256], default=256),
-            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3),
-            "finetune_blocks": hp.Choice("finetune_blocks", [0, 1, 2], default=0),
-            "finetune_lr_scale": hp.Choice("finetune_lr_scale", [0.03, 0.1, 0.3], default=0.1),
+        d = builder_defaults(self.arch)
+        return _optimizer_space(hp, self.arch, (3e-4, 1e-3, 3e-3), (1e-2, 5e-2, 1e-1)), {
+            "projection": hp.Choice("projection", [128, 256, 384], default=d["projection"]),
+            "fc_units": hp.Choice("fc_units", [0, 128, 256], default=d["fc_units"]),
+            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=d["dropout"]),
+            "finetune_blocks": hp.Choice("finetune_blocks", [0, 1, 2], default=d["finetune_blocks"]),
+            "finetune_lr_scale": hp.Choice("finetune_lr_scale", [0.03, 0.1, 0.3], default=d["finetune_lr_scale"]),
         }
 
 
@@ -200,15 +212,17 @@ class AVHyperModel(EmotionHyperModel):
         self.audio_arch = audio_arch
 
     def resolve(self, hp):
-        train = _optimizer_space(hp)
-        train["margin"] = hp.Float("margin", 0.25, 2.0, step=0.25, default=1.0)
+        train = _optimizer_space(hp, self.arch)
+        train["margin"] = hp.Float("margin", 0.25, 2.0, step=0.25, default=_train_default(self.arch, "margin"))
         audio = _audio_space(hp, self.audio_arch, prefix="audio_", head=False)
-        audio["fc_units"] = hp.Choice("embed_dim", [32, 64, 128], default=64)  # both branches embed to this
+        audio["fc_units"] = hp.Choice("embed_dim", [32, 64, 128],  # both branches embed to this
+                                      default=builder_defaults("video_3dcnn")["embed_dim"])
         video = _video_space(hp, prefix="video_")
         video["embed_dim"] = audio["fc_units"]
         kwargs = {f"audio_{k}": v for k, v in audio.items()}
         kwargs.update({f"video_{k}": v for k, v in video.items()})
-        kwargs["fusion_units"] = hp.Choice("fusion_units", [32, 64, 128], default=64)
+        kwargs["fusion_units"] = hp.Choice("fusion_units", [32, 64, 128], default=builder_defaults(self.arch)[
+            "fusion_units"])
         return train, kwargs
 
     def fit(self, hp, model, *args, pretrain: tuple | None = None, **kwargs):
