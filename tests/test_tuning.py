@@ -32,11 +32,13 @@ WAVE = {"audio": (None,), "audio_length": ()}
     # emotf's own: the recipe's settings (emotf.catalog.RECIPE) and the builder's defaults
     ("logmel_cnn", {"lr": 1e-3, "weight_decay": 0.05, "width": 1.0, "norm": "mean", "fc_units": 128,
                     "dropout": 0.3}),
+    ("whisper_tiny", {"lr": 1e-3, "weight_decay": 0.05, "projection": 256, "fc_units": 0, "dropout": 0.3,
+                      "finetune_blocks": 0, "finetune_lr_scale": 0.1}),
 ])
 def test_default_hp_values_are_the_papers(arch, values):
     shapes = {"audio": (200, 300, 1), "video": (20, 60, 100, 3)}
     shape = shapes if arch == "av" else (shapes["video"] if arch == "video_3dcnn" else shapes["audio"])
-    shape = WAVE if arch == "logmel_cnn" else shape
+    shape = WAVE if arch in ("logmel_cnn", "whisper_tiny") else shape
     hm = hypermodels.get_hypermodel(arch, shape, 4)
     hp = keras_tuner.HyperParameters()
     hm.resolve(hp)
