@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from emotf.catalog import ARCHS
 from emotf.config import TrainConfig
 
 log = logging.getLogger("emotf")
@@ -142,8 +143,6 @@ def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hpa
     own training defaults (``train_defaults`` in `emotf.catalog.ARCHS`: the recipe of ``logmel_cnn``);
     the flag's default (the paper's settings).
     """
-    from emotf.catalog import ARCHS
-
     cfg = config_from_args(args)
     explicit = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
     names = {f.name for f in dataclasses.fields(TrainConfig)}

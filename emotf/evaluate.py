@@ -25,6 +25,8 @@ from __future__ import annotations
 import sys
 
 from emotf import cli
+from emotf.evaluation import rescore, robustness, scoring
+from emotf.features.audio import BadInputError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score the utterances from their audio under gain, tilt and noise perturbations")
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=True)
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.data.pipeline import named_damage
-    from emotf.evaluation import rescore, robustness, scoring
-    from emotf.features.audio import BadInputError
 
     try:
         with named_damage(args.records):

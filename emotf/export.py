@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from emotf import cli
+from emotf.serving.exporter import export
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quantize", action="store_true", help="tflite: dynamic-range int8 weights")
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=True)
-    from emotf.serving.exporter import export
 
     try:
         res = export(args.run, args.format, out=args.out or None, quantize=args.quantize)

@@ -25,6 +25,8 @@ import os
 import sys
 
 from emotf import cli, interrupts
+from emotf.records.writer import ensure_default_records
+from emotf.training import trainer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging(tensorflow=True)
     interrupts.install()
     try:
+        # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
         from emotf.data.pipeline import named_damage
-        from emotf.records.writer import ensure_default_records
-        from emotf.training import trainer
 
         if not args.records:
             args.records = str(ensure_default_records())

@@ -16,6 +16,9 @@ import json
 import sys
 
 from emotf import cli
+from emotf.features.audio import BadInputError
+from emotf.runs import open_run
+from emotf.serving.inference import predict
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=True)
-    from emotf.features.audio import BadInputError
-    from emotf.runs import open_run
-    from emotf.serving.inference import predict
 
     if args.video and len(args.audio) > 1:
         return cli.fail(ValueError("--video goes with a single audio file"))

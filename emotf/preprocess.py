@@ -21,11 +21,10 @@ from pathlib import Path
 from emotf import cli, interrupts
 from emotf.catalog import CLASS_CHOICES, SYNTHETIC_CORPUS, VARIANTS
 from emotf.config import SAMPLE_RATE_HZ, AudioConfig, PreprocessConfig, VideoConfig
+from emotf.corpora import READERS, guess_corpus
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emotf.corpora import READERS
-
     p = cli.parser("python -m emotf.preprocess", __doc__)
     p.add_argument("--corpus", default=None, choices=sorted(READERS),
                    help="the corpus's reader (required with --data; without --data: the embedded synthetic corpus, "
@@ -140,8 +139,6 @@ def csv_corpus_name(manifest: str | Path, name: str = "") -> str:
         ValueError: a name that is not a plain word (letters, digits, ``_ . -``), or that another reader's corpus
             (or the embedded one) already has.
     """
-    from emotf.corpora import READERS
-
     path = Path(manifest)
     name = name or (path.name if path.is_dir() else path.stem)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
@@ -157,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     # Before numpy loads, here and in the worker processes, which inherit it: nothing here does linear algebra,
     # and OpenBLAS starting a thread per core cost each process 0.1-0.2 CPU-s at import.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from emotf.corpora import READERS
 
     args = build_parser().parse_args(argv)
     cli.setup_logging()  # no TensorFlow: the records are written with protobuf (emotf.records.schema)
@@ -166,8 +162,6 @@ def main(argv: list[str] | None = None) -> int:
 
     corpus, data, corpus_name = args.corpus, args.data, None
     if data and corpus is None:
-        from emotf.corpora import guess_corpus
-
         guess = guess_corpus(data)
         hint = f"; the files look like {guess[0]} (--corpus {guess[0]} lists {guess[1]} utterances)" if guess else ""
         return cli.fail(ValueError(f"{data}: which corpus is it? Name its reader with --corpus "

@@ -28,6 +28,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from emotf.catalog import ARCHS
+
 log = logging.getLogger("emotf")
 
 CONFIG = "config.json"
@@ -148,8 +150,6 @@ class RunDir:
 
     @property
     def modality(self) -> str:
-        from emotf.catalog import ARCHS
-
         return ARCHS[self.arch].modality
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from emotf import cli
+from emotf.evaluation.summary import summarize
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +20,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", help="run folders of python -m emotf.fit")
     args = p.parse_args(argv)
     cli.setup_logging()
-    from emotf.evaluation.summary import summarize
 
     try:
         print(summarize(args.runs))

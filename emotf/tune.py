@@ -26,10 +26,15 @@ the search's own (`emotf.tuning.search.SearchConfig`).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
+import subprocess
 import sys
 
 from emotf import cli
+from emotf.records.writer import ensure_default_records
+from emotf.tuning import search
 from emotf.tuning.search import NOT_SEARCH_FLAGS, SearchConfig
 
 # The exit status of a search process that stopped after its trials_per_process trials
@@ -52,9 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """A search process dies with its supervisor (Linux), so a killed search leaves nothing running."""
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -63,8 +65,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 def _supervise(argv: list[str]) -> int:
     """Run the search as a series of ``python -m emotf.tune`` processes until one ends with
     anything but EX_RECYCLE. Only the first may ``--overwrite``: the others continue its search."""
-    import subprocess
-
     env = {**os.environ, _CHILD_ENV: "1"}
     part = 1
     while True:
@@ -72,7 +72,6 @@ def _supervise(argv: list[str]) -> int:
         rc = subprocess.call([sys.executable, "-m", "emotf.tune", *args], env=env,
                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         if rc < 0:  # killed by a signal: say so, instead of an exit status nobody reads
-            import signal
 
             cli.log.error("error: search process %d was killed (%s: out of memory, or by hand); the finished trials "
                           "are kept: run the same command again to resume", part, signal.Signals(-rc).name)
@@ -86,18 +85,16 @@ def _supervise(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging()
-    from emotf.tuning import search
 
     if args.trials_per_process > 0 and not search.distributed_role() and os.environ.get(_CHILD_ENV) != "1":
         return _supervise(list(sys.argv[1:] if argv is None else argv))
     cli.setup_logging(tensorflow=True)
     try:
         if not args.records:
-            from emotf.records.writer import ensure_default_records
-
             args.records = str(ensure_default_records())
         cfg = cli.train_config(args, argv)
         scfg = cli.config_from_args(args, SearchConfig)
+        # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
         from emotf.data.pipeline import named_damage
 
         with named_damage(cfg.records):
@@ -108,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return EX_RECYCLE
     if res["best"] is None:
         return 0
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.tuning.tuners import format_markdown
 
     print(format_markdown(res["rows"]))

@@ -24,6 +24,8 @@ from __future__ import annotations
 import sys
 
 from emotf import cli
+from emotf.evaluation.plots import faces_png
+from emotf.records import folder, keys, schema
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="also write a contact sheet of the face crops (records with video) to this PNG")
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=bool(args.faces))
-    from emotf.records import folder
 
     try:
         problems = folder.verify(args.records, digest=not args.fast)
@@ -59,9 +60,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def face_sheet(records: str, png: str):
     """Draw the contact sheet of ``records``' face crops (the first record of each speaker and class)."""
-    from emotf.evaluation.plots import faces_png
-    from emotf.records import folder, keys, schema
-
     info = folder.load_records(records)
     if not info.with_video:
         raise ValueError(f"{records}: these records hold no face video (preprocess a corpus with video)")

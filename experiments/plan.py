@@ -284,8 +284,6 @@ def jobs(plan: Sequence[Cell], sections: Iterable[str] = ()) -> list[Job]:
     return out
 
 
-
-
 def select(plan: Sequence[Cell], *, archs: Iterable[str] = (), classes: Iterable[str] = ()) -> list[Cell]:
     """The cells of these architectures and class sets (all where none is given)."""
     archs, classes = set(archs), set(classes)

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from emotf.config import SAMPLE_RATE_HZ
 from emotf.corpora import iemocap, ravdess
@@ -171,8 +172,6 @@ class IemocapSpec:
 
 
 def _write_wav(path: Path, y: np.ndarray) -> None:
-    import soundfile as sf
-
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(y, -1, 1), SR, subtype="PCM_16")
 

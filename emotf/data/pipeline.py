@@ -34,6 +34,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+import psutil
 import tensorflow as tf
 
 from emotf.catalog import AUGMENTATIONS, IMAGE_AUGMENTATIONS, MODALITIES
@@ -225,8 +226,6 @@ def _cached(ds: tf.data.Dataset, info: RecordsInfo, n: int, cfg: PipelineConfig)
 
 def _available_bytes() -> int:
     try:
-        import psutil
-
         return int(psutil.virtual_memory().available)
     except Exception:  # psutil missing or unsupported platform: assume a small machine
         return 4 << 30

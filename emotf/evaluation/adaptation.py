@@ -22,6 +22,10 @@ from collections.abc import Iterable, Mapping
 import keras
 import numpy as np
 
+from emotf.data import pipeline
+from emotf.evaluation import scoring
+from emotf.evaluation.scoring import predict_records
+
 FEATURES, NORM = "layer_stats", "stats_norm"
 
 
@@ -60,8 +64,6 @@ def predict_adapted(model: keras.Model, datasets: Mapping[str, Iterable], *, min
     Args:
         datasets: {speaker: an ``eval_dataset(..., with_meta=True)`` of that speaker's records, at least one}.
     """
-    from emotf.evaluation.scoring import predict_records
-
     features, head = split(model)
     norm = model.get_layer(NORM)
     parts = []
@@ -76,14 +78,12 @@ def predict_adapted(model: keras.Model, datasets: Mapping[str, Iterable], *, min
         raise ValueError("no speakers to evaluate")
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
+
 def adapted_score(model: keras.Model, info, units: Iterable[str], cfg, class_names, allowed=None) -> dict | None:
     """`emotf.evaluation.scoring.score` of the speaker-adapted predictions on the records of ``units`` (one speaker
     each), or None where the model has no head to adapt. ``cfg``: the evaluation's `PipelineConfig`."""
     if not supports(model):
         return None
-    from emotf.data import pipeline
-    from emotf.evaluation import scoring
-
     datasets = {u: pipeline.eval_dataset(info, [u], cfg, with_meta=True) for u in units
                 if sum(info.count([u], cfg.class_names).values())}
     return scoring.score(predict_adapted(model, datasets), class_names, allowed)

@@ -8,6 +8,9 @@ import json
 import logging
 from pathlib import Path
 
+from emotf.records.folder import load_records
+from emotf.runs import open_run
+
 log = logging.getLogger("emotf")
 
 
@@ -26,10 +29,9 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
     Raises:
         ValueError: no class in common, a split named on other records, or input shapes that differ.
     """
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.data import pipeline
     from emotf.evaluation import adaptation, plots, scoring
-    from emotf.records.folder import load_records
-    from emotf.runs import open_run
 
     run = open_run(run_dir)
     info = load_records(records)

@@ -24,8 +24,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import soxr
+import webrtcvad
 
 from emotf.config import AudioConfig
+from emotf.features import denoise
 
 
 class BadInputError(Exception):
@@ -70,8 +74,6 @@ def _wav_truncation(path: Path) -> str:
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     """Decode any audio file to (channels, samples) float32 and its rate."""
-    import soundfile as sf
-
     if path.suffix.lower() not in (".mp4", ".flv", ".avi", ".mov", ".mkv"):
         try:
             file = sf.SoundFile(str(path))
@@ -165,7 +167,6 @@ def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: 
         if not cfg.convert:
             raise BadInputError(str(path), f"sample rate {rate} Hz; expected {cfg.sample_rate_hz} Hz "
                                            f"(allow conversion to resample)")
-        import soxr
 
         mono = soxr.resample(mono, rate, cfg.sample_rate_hz)
         converted.append(f"resampled {rate}->{cfg.sample_rate_hz}")
@@ -293,8 +294,6 @@ def cleanup(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     within 0.1 level on average of the 30,000-sample version (tests/test_audio.py holds
     the tolerance).
     """
-    from emotf.features import denoise
-
     return denoise.stationary_gate(x, quietest_stretch(x, cfg), cfg.sample_rate_hz, n_fft=cfg.n_fft,
                                    win_length=cfg.win_length, hop_length=cfg.hop_length, n_std=2.0,
                                    prop_decrease=0.9, padding=cfg.n_fft)
@@ -416,8 +415,6 @@ def speech_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     by `active_level_dbfs`), so its decisions do not depend on how loud the
     recording is.
     """
-    import webrtcvad
-
     if cfg.sample_rate_hz not in (8000, 16000, 32000, 48000):
         raise ValueError(f"WebRTC VAD needs 8, 16, 32 or 48 kHz audio. Received: {cfg.sample_rate_hz} Hz")
     frame = cfg.sample_rate_hz * VAD_FRAME_MS // 1000

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 
 import numpy as np
 
@@ -91,8 +92,6 @@ def speaker_half(frame: np.ndarray, side: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _mtcnn():
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mtcnn import MTCNN
 

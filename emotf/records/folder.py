@@ -23,11 +23,14 @@ import os
 import platform
 import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from emotf import __version__
 from emotf.catalog import CLASS_SETS, SYNTHETIC_CORPUS, VARIANTS
 from emotf.config import SAMPLE_RATE_HZ, SCHEMA_VERSION, AudioConfig, PreprocessConfig, VideoConfig
+from emotf.records import keys, schema
 
 MANIFEST = "manifest.json"
 FINGERPRINT = "config.json"
@@ -316,10 +319,6 @@ def records_digest(files: list[dict[str, Any]]) -> str | None:
 
 def feature_versions() -> dict[str, str]:
     """Versions of the libraries the features depend on (a records folder may be compared across machines)."""
-    from importlib import metadata
-
-    from emotf import __version__
-
     out = {"emotf": __version__, "python": platform.python_version()}
     for dist in ("numpy", "soundfile", "opencv-python-headless", "opencv-python", "webrtcvad-wheels", "soxr"):
         try:
@@ -366,6 +365,7 @@ class RecordsInfo:
     def corpus_of(self, unit: str) -> str:
         """The corpus of a speaker."""
         return next(s.corpus for s in self.shards if s.unit == unit)
+
     @property
     def units(self) -> list[str]:
         return sorted({s.unit for s in self.shards})
@@ -425,8 +425,6 @@ class RecordsInfo:
     def speakers(self) -> dict[str, dict[str, str]]:
         """{speaker: {"session", "gender"}} from the first record of each speaker's first shard."""
         import tensorflow as tf
-
-        from emotf.records import keys, schema
 
         out: dict[str, dict[str, str]] = {}
         for s in self.shards:

@@ -28,6 +28,9 @@ import numpy as np
 if TYPE_CHECKING:
     import tensorflow as tf
 
+import google_crc32c
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
 from emotf.config import SCHEMA_VERSION, SPEC_SHAPE, VIDEO_SHAPE
 from emotf.records.keys import (
     FLOAT_KEYS,
@@ -85,8 +88,6 @@ def _example_class():
 
     Built in a private pool, so it coexists with TensorFlow's own copy in a process that has both.
     """
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
     field_type = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(name="emotf/tensorflow_example.proto", package="tensorflow",
                                              syntax="proto3")
@@ -127,8 +128,6 @@ def _example_class():
 
 def _masked_crc(data: bytes) -> bytes:
     """TFRecord's checksum: CRC32C, rotated right by 15 bits, plus a constant (little-endian uint32)."""
-    import google_crc32c
-
     crc = google_crc32c.value(data)
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 

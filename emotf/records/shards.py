@@ -54,6 +54,7 @@ class UtteranceResult:
     band_limit_hz: float | None = None
     records: list[bytes] | None = None
 
+
 @dataclasses.dataclass
 class PlannedShard:
     unit: str

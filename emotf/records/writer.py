@@ -37,6 +37,7 @@ from tqdm import tqdm
 from emotf import corpora, interrupts
 from emotf.catalog import SYNTHETIC_CORPUS
 from emotf.config import SCHEMA_VERSION, PreprocessConfig
+from emotf.corpora import synthetic
 from emotf.features import audio
 from emotf.records import folder
 from emotf.records.shards import (
@@ -350,8 +351,6 @@ def ensure_default_records(root: str | Path = "records") -> Path:
     Returns:
         The records folder, ``root/synth_iemocap/ds2``.
     """
-    from emotf.corpora import synthetic  # imports OpenCV, which only the embedded default needs
-
     path = Path(root) / SYNTHETIC_CORPUS / "ds2"
     if (path / folder.MANIFEST).is_file():
         log.info("No --records given: using the embedded synthetic records in %s", path)

@@ -11,10 +11,13 @@ before the command reports success.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+from emotf.runs import open_run
 
 log = logging.getLogger("emotf")
 
@@ -41,8 +44,6 @@ def export(run_dir: str | Path, fmt: str = "saved_model", *, out: str | Path | N
            quantize: bool = False) -> dict:
     """Export the run's model; returns {"path", "max_abs_diff"} against Keras on a probe batch."""
     import tensorflow as tf
-
-    from emotf.runs import open_run
 
     run = open_run(run_dir)
     model = run.load_model()
@@ -113,8 +114,6 @@ class TFLiteRunner:
     def __init__(self, path: str | Path, num_threads: int | None = None):
         """``num_threads``: the interpreter's threads (default: every core; TFLite's own default is one, which
         made it 2.4x slower than Keras on 2 cores)."""
-        import os
-
         import tensorflow as tf
 
         self.num_threads = num_threads or os.cpu_count() or 1
@@ -144,7 +143,6 @@ class TFLiteRunner:
             self.interp.invoke()
             outs.append(self.interp.get_tensor(self.output))
         return np.concatenate(outs)
-
 
     @staticmethod
     def _key(tensor_name: str, arrays: dict) -> str:

@@ -21,6 +21,7 @@ def pair_fractions(cfg: TrainConfig) -> dict[str, float]:
 
 def siamese(encoders, input_shape, *, margin: float, lr: float, weight_decay: float, jit_compile: bool):
     """The compiled siamese graph over ``encoders`` (shared with the ``av`` model, not copied)."""
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf import models
     from emotf.training.objectives import compile_siamese
 

@@ -7,11 +7,20 @@ the dtype policy cannot change afterwards.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import platform
+import shutil
+import socket
+import tempfile
 from pathlib import Path
+
+import numpy as np
+
+from emotf import __version__
+from emotf.catalog import ARCHS
 
 log = logging.getLogger("emotf")
 
@@ -108,8 +117,6 @@ def resolve_jit(jit_compile: str, *, strategy: str = "default", backend: str = "
     none so far: docs/benchmarks.md); off under a distribution strategy and in searches: XLA's
     compiled code outlives ``clear_session``, about 40 MB per trial (docs/tuning.md).
     """
-    from emotf.catalog import ARCHS
-
     if jit_compile not in ("auto", "on", "off"):
         raise ValueError(f"jit_compile must be auto, on or off. Received: {jit_compile!r}")
     if jit_compile != "auto":
@@ -121,10 +128,7 @@ def resolve_jit(jit_compile: str, *, strategy: str = "default", backend: str = "
 def versions() -> dict[str, str]:
     """What a run's numbers depend on besides its configuration and records: versions and the CPU."""
     import keras
-    import numpy as np
     import tensorflow as tf
-
-    from emotf import __version__
 
     # The same seed retrains bit-identically on one machine (docs/results.md, "Seeds"); on another processor
     # oneDNN may pick other kernels, whose round-off differs, so the CPU is part of a run's identity.
@@ -224,10 +228,6 @@ def _reduce_scalars_over_workers(keras_reduce):
 def worker_folder(shared: Path, index: int) -> Path:
     """A non-chief worker's own folder for what the chief writes to ``shared`` (a run or a search), on this
     machine's disk, emptied: every worker computes what the chief does, only the chief's files are kept."""
-    import hashlib
-    import shutil
-    import tempfile
-
     key = hashlib.sha256(str(Path(shared).resolve()).encode()).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / "emotf-workers" / f"{key}-worker{index}"
     shutil.rmtree(path, ignore_errors=True)
@@ -237,8 +237,6 @@ def worker_folder(shared: Path, index: int) -> Path:
 def loopback_tf_configs(workers: int) -> list[str]:
     """``TF_CONFIG`` of each worker of a cluster on this machine (free localhost ports): for tests and
     benchmarks of ``--strategy multiworker`` without a second machine."""
-    import socket
-
     socks = [socket.socket() for _ in range(workers)]
     for s in socks:
         s.bind(("localhost", 0))

@@ -11,6 +11,7 @@ finished epoch (``BackupAndRestore``); a finished run is not retrained.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from emotf.config import TrainConfig
+from emotf.records.folder import load_records
 from emotf.runs import RunDir
+from emotf.training import contrastive, runtime
 
 log = logging.getLogger("emotf")
 
@@ -49,7 +52,7 @@ def fit_phase(model, train_ds, val_ds, *, phase: RunDir, epochs: int, steps_per_
     """
     import keras
 
-    from emotf.training import runtime
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.training.callbacks import (
         AtomicBackupAndRestore,
         BestWeights,
@@ -89,9 +92,6 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
     Raises:
         ValueError: bad records, an impossible split, or ``out`` holding a run of another configuration.
     """
-    from emotf.records.folder import load_records
-    from emotf.training import runtime
-
     info = load_records(cfg.records)
     run_dir = RunDir(cfg.out or default_out(cfg, info.corpus, info.variant))
     place = runtime.worker_role(cfg.strategy)
@@ -107,6 +107,7 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
 
     import keras
 
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf import models
     from emotf.training import experiment
     from emotf.training.callbacks import load_weights_file
@@ -151,8 +152,6 @@ def _private_mirror(chief: RunDir, index: int) -> RunDir:
     (backups, histories, a finished pre-training), so that a restarted cluster resumes every worker from the
     same epoch. Copied before the first step, when the chief cannot be writing them (it waits for this worker
     at every step)."""
-    from emotf.training import runtime
-
     mine = RunDir(runtime.worker_folder(chief.path, index))
     mine.path.mkdir(parents=True)
     for src, dst in ((chief, mine), (chief.pretrain, mine.pretrain)):
@@ -169,6 +168,7 @@ def _private_mirror(chief: RunDir, index: int) -> RunDir:
 
 
 def _compile(model, cfg: TrainConfig, num_classes: int, rt, steps_per_epoch: int) -> None:
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.training.objectives import compile_classifier, learning_rate
 
     lr = learning_rate(cfg.lr, cfg.lr_schedule, epochs=cfg.num_epochs, warmup_epochs=cfg.warmup_epochs,
@@ -179,7 +179,7 @@ def _compile(model, cfg: TrainConfig, num_classes: int, rt, steps_per_epoch: int
 
 def _pretrain(cfg: TrainConfig, exp, encoders, phase: RunDir, rt, verbose: int) -> None:
     """Contrastive pre-training of the two encoders, resumable, done once (``RUN/pretrain``)."""
-    from emotf.training import contrastive
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.training.callbacks import load_weights_file
 
     if phase.is_trained:
@@ -205,6 +205,7 @@ def _pretrain(cfg: TrainConfig, exp, encoders, phase: RunDir, rt, verbose: int) 
 
 
 def _evaluate_and_report(model, cfg: TrainConfig, exp, history, run_dir: RunDir) -> dict[str, Any]:
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.evaluation import adaptation, plots, scoring
 
     info, split, class_names = exp.info, exp.split, exp.class_names
@@ -243,8 +244,6 @@ def _evaluate_and_report(model, cfg: TrainConfig, exp, history, run_dir: RunDir)
 
 def _hparams_summary(cfg: TrainConfig, result: dict, logdir: Path, trial_id: str) -> None:
     """One TensorBoard hparams session: the run's settings and its selected-epoch figures."""
-    import json
-
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 

@@ -32,6 +32,7 @@ import keras_tuner
 from emotf import models
 from emotf.catalog import ARCHS, AUDIO_BRANCHES
 from emotf.config import TrainConfig
+from emotf.training import contrastive, runtime
 from emotf.training.objectives import compile_classifier
 
 OBJECTIVE = keras_tuner.Objective("val_ua", direction="max")
@@ -123,8 +124,6 @@ class EmotionHyperModel(keras_tuner.HyperModel):
         raise NotImplementedError
 
     def fit(self, hp, model, *args, **kwargs):
-        from emotf.training import runtime
-
         # the datasets as the model's strategy needs them, as in training (unchanged but under multiworker)
         train, kwargs["validation_data"] = runtime.prepare_fit(model, args[0], kwargs.get("validation_data"))
         return model.fit(train, *args[1:], **kwargs)
@@ -227,8 +226,6 @@ class AVHyperModel(EmotionHyperModel):
 
     def fit(self, hp, model, *args, pretrain: tuple | None = None, **kwargs):
         if pretrain is not None:
-            from emotf.training import contrastive, runtime
-
             dataset, steps, epochs = pretrain
             train, _ = self.resolve(hp)
             encoders = (model.get_layer("audio_encoder"), model.get_layer("video_encoder"))

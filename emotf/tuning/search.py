@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from emotf.config import TrainConfig, option
-from emotf.runs import claim_folder
+from emotf.records.folder import load_records
+from emotf.runs import RunDir, claim_folder
+from emotf.training import runtime
 
 log = logging.getLogger("emotf")
 TUNERS = ("hyperband", "bayesian", "random")
@@ -74,7 +76,7 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     """
     import keras
 
-    from emotf.records.folder import load_records
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.training import contrastive, experiment, runtime
     from emotf.tuning import hypermodels, tuners
 
@@ -93,8 +95,6 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     keras.utils.set_random_seed(cfg.seed)
     exp = experiment.prepare(cfg, info)
     if tuner_role != "worker":
-        from emotf.runs import RunDir
-
         RunDir(out).write_config({"out": str(out), "config": config, **exp.describe(), "runtime": rt.describe(),
                                   "versions": runtime.versions()})
     extra = {"audio_arch": cfg.audio_arch} if cfg.modality == "av" else {}
@@ -141,8 +141,6 @@ def _private_mirror(chief: Path, index: int) -> Path:
     """A multi-worker search's folder for a non-chief worker (`runtime.worker_folder`), with a copy of the
     chief's search state (its trials, so that a restarted search resumes every worker at the same trial); every
     worker runs the same trials in step (the same seed), only the chief's folder is the search's."""
-    from emotf.training import runtime
-
     for _ in range(5):  # the chief may be writing a JSON file as it is copied: copy again until all parse
         mine = runtime.worker_folder(chief, index)
         if chief.is_dir():
@@ -168,8 +166,7 @@ def damaged_state(out: Path) -> list[tuple[Path, str]]:
 
 def write_results(tuner, hypermodel, cfg: TrainConfig, out: Path) -> dict[str, Any]:
     """results.csv, results.md and best_hparams.json from the tuner's completed trials."""
-    import json
-
+    # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
     from emotf.tuning import tuners
 
     rows = tuners.results_table(tuner)

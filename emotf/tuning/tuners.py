@@ -9,6 +9,7 @@ interrupted trial restarts).
 
 from __future__ import annotations
 
+import csv
 import gc
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 
 import keras
 import keras_tuner
+import psutil
 
 from emotf.tuning.hypermodels import OBJECTIVE, EmotionHyperModel
 
@@ -79,8 +81,6 @@ _CLASSES = {
 
 def _rss_mb() -> float | None:
     try:
-        import psutil
-
         return psutil.Process().memory_info().rss / 2**20
     except Exception:  # psutil unavailable: memory is simply not reported
         return None
@@ -157,8 +157,6 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
-    import csv
-
     names = sorted({k for r in rows for k in r["hparams"]})
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
