@@ -80,7 +80,8 @@ def run_one(manifest: Path, variant: str, workers: int, out: Path, checkout: Pat
     err = proc.stderr.read()
     if proc.returncode != 0:
         raise SystemExit(f"preprocess failed:\n{err}")
-    manifest_out = json.loads((out / "csv" / variant / "manifest.json").read_text())
+    # OUT/csv/<variant> before CSV corpora had names, OUT/<manifest's stem>/<variant> since
+    manifest_out = json.loads(next(out.glob(f"*/{variant}/manifest.json")).read_text())
     return {"seconds": round(seconds, 2), "cpu_s": round(cpu, 2),
             "clips_per_cpu_s": round(manifest_out["utterances"] / cpu, 2), "peak_rss_mb": round(peak / 2**20, 1),
             "utterances": manifest_out["utterances"], "records": manifest_out["records"],

@@ -142,6 +142,10 @@ class VideoConfig:
     detector: str = "mtcnn"  # "mtcnn" or "fixed" (no detection, fixed box only)
     detect_frames: int = 4  # frames per clip the detector looks at; the box is their median
     face_margin: float = 0.25  # extra height around the detected face box
+    # "paper": the face box widened to the stack's aspect (60 x 100: head, shoulders and background, the face a
+    # third of the width); "fill": the face box itself (with the margin) stretched to the stack, so the face fills
+    # every pixel.
+    face_crop: str = "paper"
     min_confidence: float = 0.9
     encoding: str = "jpeg"  # frame-stack encoding in the records: "jpeg" (filmstrip) or "raw"
     jpeg_quality: int = 90
@@ -156,6 +160,7 @@ class VideoConfig:
         _check(1 <= self.detect_frames <= self.frames,
                f"detect_frames must lie in [1, frames]. Received: {self.detect_frames}")
         _check(self.encoding in ("jpeg", "raw"), f"encoding must be 'jpeg' or 'raw'. Received: {self.encoding}")
+        _check(self.face_crop in ("paper", "fill"), f"face_crop must be 'paper' or 'fill'. Received: {self.face_crop}")
         _check(0 <= self.blank_level <= 255, f"blank_level must lie in [0, 255]. Received: {self.blank_level}")
         _check(self.iemocap_side_rule in ("mocap-left", "mocap-right", "left", "right"),
                f"unknown iemocap_side_rule. Received: {self.iemocap_side_rule}")

@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face stacks beside the spectrograms: auto (where the corpus has video), on, off")
     p.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "fixed"],
                    help="mtcnn (real faces), or fixed (a centre crop: synthetic corpora and tests)")
+    p.add_argument("--face-crop", default="paper", choices=["paper", "fill"],
+                   help="paper: the face box widened to the stack's 60x100 aspect (head, shoulders, background); "
+                        "fill: the face box stretched to the stack, the face filling it (records go to "
+                        "OUT/<corpus>/<variant>-facefill)")
     p.add_argument("--frame-encoding", default="jpeg", choices=["jpeg", "raw"],
                    help="how face frames are stored: jpeg (small) or raw bytes (exact)")
     p.add_argument("--iemocap-side-rule", default="mocap-left",
@@ -194,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                               width=spec[1], gain_db=args.gain_db,
                               level_dbfs=args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
                               max_wave_s=args.max_wave_s),
-            video_config=VideoConfig(detector=args.face_detector, encoding=args.frame_encoding,
+            video_config=VideoConfig(detector=args.face_detector, face_crop=args.face_crop,
+                                     encoding=args.frame_encoding,
                                      iemocap_side_rule=args.iemocap_side_rule, frames=vid[0], height=vid[1],
                                      width=vid[2]),
         )
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
             args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
-            sample_rate_hz=args.sample_rate))
+            sample_rate_hz=args.sample_rate, face_crop=args.face_crop))
         if args.beam_options and args.runner != "beam":
             raise ValueError("--beam-options goes with --runner beam")
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,

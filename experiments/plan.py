@@ -42,6 +42,7 @@ LOCO_CORPORA = ("ravdess", "emodb", "emovo", "tess", "javanese")
 JAVANESE_FOLDS = (0, 1, 2, 3, 4)
 JAVANESE = ("--folds", "5")
 JAVANESE_PAPER = (*JAVANESE, "--batch-size", "16")
+FACEFILL = folder_name("ds2", face_crop="fill")  # records of --face-crop fill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,7 +214,16 @@ def _grid() -> tuple[Cell, ...]:
             Cell("javanese", "av", classes, "javanese", folds=JAVANESE_FOLDS if classes == "4" else (0, 1, 2),
                  epochs=15, args=(*JAVANESE_PAPER, "--pretrain-epochs", "0"), tag="no-pretrain"),
             # contrastive pre-training: two folds (its cost, 5 epochs of pairs, is what the 2-core budget cut)
-            Cell("javanese", "av", classes, "javanese", folds=(0, 1), epochs=15, args=JAVANESE_PAPER))),
+            Cell("javanese", "av", classes, "javanese", folds=(0, 1), epochs=15, args=JAVANESE_PAPER),
+            # the pretrained encoder, audio only (its training defaults)
+            Cell("javanese", "whisper_tiny", classes, "javanese", variant="wave", folds=JAVANESE_FOLDS, epochs=0,
+                 args=JAVANESE),
+            # face stacks the face fills (--face-crop fill) instead of the paper's head-and-shoulders crop
+            Cell("javanese", "video_3dcnn", classes, "javanese", variant=FACEFILL, folds=JAVANESE_FOLDS, epochs=15,
+                 args=JAVANESE_PAPER, tag="facefill"),
+            Cell("javanese", "av", classes, "javanese", variant=FACEFILL,
+                 folds=JAVANESE_FOLDS if classes == "4" else (0, 1, 2), epochs=15,
+                 args=(*JAVANESE_PAPER, "--pretrain-epochs", "0"), tag="no-pretrain-facefill"))),
         # The AV model trained on the synthetic corpus, scored on the real clips: no real face seen in training.
         Cell("javanese", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0, tag="synthetic",
              cross=("records/javanese/ds2",)),

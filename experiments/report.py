@@ -293,7 +293,11 @@ PAIRS = (("av", "cnn_rnn", "does the face help the paper's model? (AV − its au
          ("av (no-pretrain)", "cnn_rnn", "the same, without contrastive pre-training"),
          ("av", "video_3dcnn", "does the voice help the face? (AV − its video branch alone)"),
          ("av", "av (no-pretrain)", "does contrastive pre-training help?"),
-         ("av", "logmel_cnn", "the paper's AV model against emotf's audio-only recipe"))
+         ("av", "logmel_cnn", "the paper's AV model against emotf's audio-only recipe"),
+         ("video_3dcnn (facefill)", "video_3dcnn", "does a crop the face fills help the face model?"),
+         ("av (no-pretrain-facefill)", "av (no-pretrain)", "... and the AV model (no pre-training)?"),
+         ("whisper_tiny", "logmel_cnn", "the pretrained encoder against the recipe (audio only)"),
+         ("av (no-pretrain)", "whisper_tiny", "the paper's AV model against the pretrained encoder alone"))
 
 
 def _paired_table(cells: Sequence[Cell], root: Path) -> str:

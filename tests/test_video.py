@@ -1,10 +1,13 @@
+import json
+
 import numpy as np
 import pytest
 from conftest import shared
 
-from emotf.config import AudioConfig, VideoConfig
+from emotf.config import AudioConfig, PreprocessConfig, VideoConfig
 from emotf.features import audio, video
 from emotf.features.audio import BadInputError
+from emotf.records import folder
 
 FIXED = VideoConfig(detector="fixed")
 
@@ -109,3 +112,20 @@ def test_real_javanese_mp4_with_mp3_sound_and_a_black_lead_in():
     assert min(int(f.max()) for f in first.frames) > 100  # no black frame is stored
     kept, _ = video.span_stacks(str(mp4), [(0.0, 1.5)], "", VideoConfig(blank_level=0))[0], None
     assert kept.blank_frames == 0 and int(kept.frames[0].max()) < 24
+
+
+def test_a_crop_the_face_fills_keeps_the_face_box_and_the_paper_crop_its_fingerprint(tmp_path):
+    face = np.array([100.0, 50.0, 40.0, 50.0])  # x, y, w, h: a face taller than wide
+    x, y, w, h = video.crop_box(face, (240, 320), VideoConfig(detector="fixed", face_crop="fill"))
+    assert (w, h) == (50, 62) and abs(x + w / 2 - 120) <= 1 and abs(y + h / 2 - 75) <= 1  # the face, 25 % more
+    px, py, pw, ph = video.crop_box(face, (240, 320), FIXED)
+    assert pw > 2 * w and ph == h  # the paper's: as tall, widened to 100:60 around it
+    # a folder made before the option resumes: its fingerprint reads back with the default crop
+    paper = PreprocessConfig().output_fingerprint()
+    before = {**paper, "video_config": {k: v for k, v in paper["video_config"].items() if k != "face_crop"}}
+    (tmp_path / folder.FINGERPRINT).write_text(json.dumps({"config": before}))
+    assert folder.read_fingerprint(tmp_path)["config"] == paper
+    fill = PreprocessConfig(video_config=VideoConfig(face_crop="fill")).output_fingerprint()
+    assert fill["video_config"]["face_crop"] == "fill" != paper["video_config"]["face_crop"]
+    with pytest.raises(ValueError, match="face_crop"):
+        VideoConfig(face_crop="tight")

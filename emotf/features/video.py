@@ -121,13 +121,14 @@ def fallback_box(shape_hw: tuple[int, int], cfg: VideoConfig) -> np.ndarray:
 
 
 def crop_box(face: np.ndarray, shape_hw: tuple[int, int], cfg: VideoConfig) -> tuple[int, int, int, int]:
-    """Widen a face box to the output aspect (width:height) with a margin, clamped inside the frame."""
+    """The (x, y, w, h) crop of a face box, clamped inside the frame: ``cfg.face_crop`` "paper" widens it to the
+    output aspect (width:height) with a margin; "fill" keeps the face box's own shape with the margin (the
+    resize to the stack then stretches it, and the face fills the frame)."""
     fh, fw = shape_hw
     x, y, w, h = face
     cx, cy = x + w / 2, y + h / 2
-    aspect = cfg.width / cfg.height
     ch = h * (1 + cfg.face_margin)
-    cw = ch * aspect
+    cw = ch * cfg.width / cfg.height if cfg.face_crop == "paper" else w * (1 + cfg.face_margin)
     scale = min(1.0, fw / cw, fh / ch)
     cw, ch = cw * scale, ch * scale
     x0 = int(round(min(max(cx - cw / 2, 0), fw - cw)))

@@ -43,19 +43,20 @@ def shard_name(unit: str, index: int, count: int) -> str:
 
 
 def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None, *,
-                trim_silence: bool | None = None, band_norm: bool = False, sample_rate_hz: int = SAMPLE_RATE_HZ) -> str:
+                trim_silence: bool | None = None, band_norm: bool = False, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                face_crop: str = "paper") -> str:
     """The records folder name of a variant and the options that change its content.
 
     E.g. "ds2", "ds2-gain-19.5", "ds2-level-35", "ds2-trim-norm" (silence trimmed, bands
     normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default), "wave-8k"
-    (another sample rate than `SAMPLE_RATE_HZ`).
+    (another sample rate than `SAMPLE_RATE_HZ`), "ds2-facefill" (face stacks the face fills).
     """
     name = (variant + (f"-{sample_rate_hz / 1000:g}k" if sample_rate_hz != SAMPLE_RATE_HZ else "")
             + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
             + (f"-gain{gain_db:+g}" if gain_db else ""))
     if trim_silence is not None and trim_silence != default_trim(variant):
         name += "-trim" if trim_silence else "-notrim"
-    return name + ("-norm" if band_norm else "")
+    return name + ("-norm" if band_norm else "") + ("-facefill" if face_crop == "fill" else "")
 
 
 def default_trim(variant: str) -> bool:
