@@ -46,6 +46,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # whole-pipeline: every model under JAX (the GPU check trains them under JAX too); CI runs it
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX (a second Keras backend) is not installed")
 def test_models_train_and_reload_under_jax(tmp_path):
     import keras

@@ -31,6 +31,7 @@ def test_train_bench_times_each_architecture(tmp_path):
     assert row["policy"] == "float32" and "samples_per_s" in printed and rep["machine"]["cpus"] >= 1
 
 
+@pytest.mark.slow  # whole-pipeline: a benchmark run (the per-architecture one stays); make test-slow (CI runs it)
 def test_train_bench_times_the_waveform_model_on_its_crops(tmp_path):
     out = tmp_path / "train.json"
     _bench("train.py", "--archs", "logmel_cnn", "--batch-size", "2", "--steps", "1", "--crop-s", "1",
@@ -39,6 +40,7 @@ def test_train_bench_times_the_waveform_model_on_its_crops(tmp_path):
     assert row["arch"] == "logmel_cnn" and row["params"] == 205_269 and row["xla"] is False  # auto: off for it
 
 
+@pytest.mark.slow  # whole-pipeline: a benchmark run; make test-slow (CI runs it)
 def test_pipeline_bench_compares_with_the_train_step(tiny_records, tmp_path):
     train = tmp_path / "train.json"
     train.write_text(json.dumps({"runs": [{"arch": "cnn", "policy": "float32", "xla": True, "samples_per_s": 2.0}]}))
@@ -53,6 +55,7 @@ def test_pipeline_bench_compares_with_the_train_step(tiny_records, tmp_path):
     assert cmp["pipeline / train step"] == round(cmp["pipeline_samples_per_s"] / 2.0, 1)
 
 
+@pytest.mark.slow  # whole-pipeline: a benchmark run with a TFLite export (test_serving exports); CI runs it
 def test_latency_bench_from_wav_to_label_keras_and_tflite(tiny_records, tmp_path):
     corpus = tiny_records.parents[2] / "corpus"
     out = tmp_path / "latency.json"

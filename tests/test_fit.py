@@ -230,6 +230,7 @@ def test_killed_run_resumes_where_it_stopped_and_equals_an_uninterrupted_run(tin
     assert numbers(out) == numbers(ref)  # to the last digit: same machine, same seed
 
 
+@pytest.mark.slow  # whole-pipeline: training on two logical devices; make test-slow (CI runs it)
 def test_mirrored_strategy_over_two_logical_cpus(tiny_records, tmp_path):
     out = tmp_path / "mirrored"
     args = ["--arch", "cnn", "--records", str(tiny_records), "--out", str(out), "--epochs", "2", "--strategy",

@@ -52,6 +52,7 @@ def test_worker_role_from_tf_config(monkeypatch):
         runtime.worker_role("multiworker")
 
 
+@pytest.mark.slow  # whole-pipeline: a two-worker cluster trained, killed, resumed; make test-slow (CI runs it)
 def test_two_workers_train_one_workers_model_write_once_and_resume_after_a_kill(tiny_records, tmp_path):
     hparams = tmp_path / "hp.json"
     hparams.write_text(json.dumps({"dropout": 0.0}))
@@ -103,6 +104,7 @@ def test_two_workers_train_one_workers_model_write_once_and_resume_after_a_kill(
     assert len(list((out / "tensorboard").rglob("*tfevents*"))) >= 1
 
 
+@pytest.mark.slow  # whole-pipeline: a search on a two-worker cluster; make test-slow (CI runs it)
 def test_a_search_whose_trials_run_on_two_workers(tiny_records, tmp_path):
     """emotf.tune --strategy multiworker: both workers run every trial together; the chief writes the search."""
     out = tmp_path / "search"

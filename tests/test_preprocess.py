@@ -183,6 +183,7 @@ def test_real_ravdess_handful(tmp_path):
     assert rec["spec"].max() > 128 and rec["corpus"] == "ravdess"  # speech rises above 0 dB
 
 
+@pytest.mark.slow  # whole-pipeline: MTCNN on real video (the Javanese clips' test stays); make test-slow (CI runs it)
 @pytest.mark.realdata
 def test_real_cremad_sample_yields_audio_and_face_frames(tmp_path):
     # half of the sample has no video: over the default share of skipped inputs, so allowed here

@@ -73,8 +73,9 @@ def _tune(records, out, *extra):
 
 @pytest.mark.parametrize("tuner, extra, trials", [
     ("random", ["--max-trials", "2", "--max-epochs", "2"], 2),
-    ("bayesian", ["--max-trials", "3", "--max-epochs", "1"], 3),
-    ("hyperband", ["--max-epochs", "2", "--factor", "2"], None),
+    # the other tuners: the same command and files as random search (slow: 75 s of CPU)
+    pytest.param("bayesian", ["--max-trials", "3", "--max-epochs", "1"], 3, marks=pytest.mark.slow),
+    pytest.param("hyperband", ["--max-epochs", "2", "--factor", "2"], None, marks=pytest.mark.slow),
 ])
 def test_tiny_search_writes_ranked_results_and_best_hparams(tiny_records, tmp_path, tuner, extra, trials, capsys):
     out = tmp_path / tuner
@@ -130,6 +131,7 @@ def _trial_rss(out):
             for p in sorted((out / "search").glob("trial_*/emotf.json"), key=lambda p: p.parent.name)]
 
 
+@pytest.mark.slow  # whole-pipeline: a search over several processes; make test-slow (CI runs it)
 def test_a_process_ends_after_its_trials_per_process(tiny_records, tmp_path):
     from emotf.config import TrainConfig
     from emotf.training import experiment
@@ -167,6 +169,7 @@ def _wait_for_first_trial(proc, out, timeout_s: float = 240):
     return first
 
 
+@pytest.mark.slow  # whole-pipeline: a search resumed; make test-slow (CI runs it)
 def test_interrupted_search_resumes_without_redoing_finished_trials(tiny_records, tmp_path):
     out = tmp_path / "resume"
     args = _args(tiny_records, out, "--max-trials", "3")
@@ -211,6 +214,7 @@ def test_search_in_a_series_of_processes_keeps_memory_bounded(tiny_records, tmp_
     assert len(rss) == 6 and max(firsts) - min(firsts) < 60 and max(rss) - min(rss) < 150, rss
 
 
+@pytest.mark.slow  # whole-pipeline: three tuner processes; make test-slow (CI runs it)
 def test_distributed_search_chief_and_two_workers_on_loopback(tiny_records, tmp_path):
     out = tmp_path / "dist"
     args = _args(tiny_records, out, "--max-trials", "4")
@@ -231,6 +235,7 @@ def test_distributed_search_chief_and_two_workers_on_loopback(tiny_records, tmp_
     assert ran <= {"tuner0", "tuner1"} and len(ran) == 2  # both workers ran trials
 
 
+@pytest.mark.slow  # whole-pipeline: two searches; make test-slow (CI runs it)
 def test_a_damaged_search_folder_is_named_and_overwrite_starts_again(tiny_records, tmp_path, caplog):
     out = tmp_path / "s"
     assert _tune(tiny_records, out, "--tuner", "random", "--max-trials", "1", "--max-epochs", "1") == 0
@@ -246,6 +251,7 @@ def test_a_damaged_search_folder_is_named_and_overwrite_starts_again(tiny_record
                  "--overwrite") == 0
 
 
+@pytest.mark.slow  # whole-pipeline: a search killed and resumed; make test-slow (CI runs it)
 def test_a_killed_search_process_is_said_and_the_same_command_resumes(tiny_records, tmp_path):
     out = tmp_path / "killed"
     args = _args(tiny_records, out, "--max-trials", "2")
@@ -264,6 +270,7 @@ def test_a_killed_search_process_is_said_and_the_same_command_resumes(tiny_recor
     assert len((out / "results.csv").read_text().strip().splitlines()) == 1 + 2
 
 
+@pytest.mark.slow  # whole-pipeline: a search on two logical devices; make test-slow (CI runs it)
 def test_a_search_under_a_mirrored_strategy(tiny_records, tmp_path):
     """Trials built inside KerasTuner's strategy scope (clearing the session there broke every one of them)."""
     out = tmp_path / "mirrored"
