@@ -98,6 +98,29 @@ def tiny_wave_records(tmp_path_factory):
     return out
 
 
+# The recipe (logmel_cnn) at a tiny width, for the tests that need a trained waveform model.
+WAVE_SMALL = {"channels": [8, 8, 16, 16], "fold_units": 16, "fc_units": 16, "attention_units": 8}
+WAVE_RECIPE = ["--arch", "logmel_cnn", "--classes", "4", "--batch-size", "16", "--lr", "3e-3", "--weight-decay",
+               "0.05", "--lr-schedule", "warmup_cosine", "--warmup-epochs", "1", "--augment", "all", "--crop-s", "2",
+               "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def wave_run(tiny_wave_records, tmp_path_factory):
+    """A 3-epoch tiny logmel_cnn run on the synthetic RAVDESS waveform records (4 classes)."""
+    import json
+
+    from emotf import fit
+
+    root = tmp_path_factory.mktemp("waverun")
+    hp = root / "hp.json"
+    hp.write_text(json.dumps(WAVE_SMALL))
+    out = root / "run"
+    assert fit.main([*WAVE_RECIPE, "--records", str(tiny_wave_records["ravdess"]), "--out", str(out), "--epochs", "3",
+                     "--hparams", str(hp)]) == 0
+    return out
+
+
 @pytest.fixture(scope="session")
 def real_javanese_records(tmp_path_factory):
     """Real Javanese AV clips preprocessed with the real face detector at the default sizes (ds2: 3-s clips,

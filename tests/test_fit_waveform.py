@@ -9,26 +9,14 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from conftest import WAVE_RECIPE as RECIPE  # noqa: E402
+from conftest import WAVE_SMALL as SMALL  # noqa: E402
+
 from emotf import evaluate, fit  # noqa: E402
 from emotf.evaluation import robustness  # noqa: E402
 from emotf.features import inputs  # noqa: E402
 from emotf.runs import open_run  # noqa: E402
 from emotf.serving import exporter, inference  # noqa: E402
-
-SMALL = {"channels": [8, 8, 16, 16], "fold_units": 16, "fc_units": 16, "attention_units": 8}
-RECIPE = ["--arch", "logmel_cnn", "--classes", "4", "--batch-size", "16", "--lr", "3e-3", "--weight-decay", "0.05",
-          "--lr-schedule", "warmup_cosine", "--warmup-epochs", "1", "--augment", "all", "--crop-s", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def wave_run(tiny_wave_records, tmp_path_factory):
-    root = tmp_path_factory.mktemp("waverun")
-    hp = root / "hp.json"
-    hp.write_text(json.dumps(SMALL))
-    out = root / "run"
-    assert fit.main([*RECIPE, "--records", str(tiny_wave_records["ravdess"]), "--out", str(out), "--epochs", "3",
-                     "--hparams", str(hp)]) == 0
-    return out
 
 
 def test_the_recipe_trains_with_its_schedule_augmentations_and_no_xla(wave_run):

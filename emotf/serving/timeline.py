@@ -1,0 +1,532 @@
+"""Emotion over time in a long recording, or in every recording of a folder (``python -m emotf.predict RUN PATH
+--timeline``).
+
+    audio file ──read in blocks──▶ mono at the records' rate ──▶ voice activity (30-ms frames, as the wave records)
+        ──▶ windows of ``window_s`` every ``hop_s`` (those with less than ``min_speech`` speech are skipped)
+        ──▶ the model's inputs, made as its records were (`emotf.features.inputs`) ──▶ batches ──▶ one row a window
+        ──▶ [median over ``smooth`` windows] ──▶ segments of one label ──▶ CSV, JSON, PNG
+
+Memory is bounded whatever the recording's length: audio is decoded ``block_s`` at a time (soundfile, or FFmpeg
+through PyAV for MP3/MP4 and other containers), resampled as a stream, and only the last window's samples are
+kept; what grows with the length is one byte of voice activity and one float of level per 30 ms (0.5 MB an hour)
+and the rows. Each window owns the ``hop_s`` at its centre, so segments and the speech-time summary tile the
+recording without overlap.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+from tqdm import tqdm
+
+from emotf.config import PreprocessConfig
+from emotf.corpora.base import VIDEO_EXTENSIONS
+from emotf.features import audio
+from emotf.features.audio import VAD_FRAME_MS, BadInputError
+from emotf.features.inputs import feature_config, features_of_samples, model_inputs
+from emotf.runs import open_run
+
+log = logging.getLogger("emotf")
+
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", *VIDEO_EXTENSIONS)
+# A frame this far under the block's speech level, or under this absolute level, is silence whatever the detector
+# says: the detector sees each block scaled to one speech level, and a block of room noise must not become speech.
+QUIET_BELOW_SPEECH_DB = 40.0
+QUIET_DBFS = -60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineConfig:
+    """How a recording is cut and scored.
+
+    Attributes:
+        window_s, hop_s: each window's length and the step between windows (3 s every 1 s: the clips the
+            models were trained on, a label a second).
+        min_speech: a window is scored when at least this share of its 30-ms frames holds speech.
+        smooth: the label of a window is taken after a running median of the probabilities over this many
+            scored windows (odd; 1: none).
+        batch_size: windows per model call.
+        block_s: seconds of audio decoded at a time (memory), a whole number of 30-ms frames.
+    """
+
+    window_s: float = 3.0
+    hop_s: float = 1.0
+    min_speech: float = 0.2
+    smooth: int = 1
+    batch_size: int = 32
+    block_s: float = 60.0
+
+    def __post_init__(self):
+        if not 0 < self.hop_s <= self.window_s:
+            raise ValueError(f"need 0 < hop_s <= window_s. Received: hop {self.hop_s}, window {self.window_s}")
+        if not 0 <= self.min_speech <= 1:
+            raise ValueError(f"min_speech is a share in [0, 1]. Received: {self.min_speech}")
+        if self.smooth < 1 or self.smooth % 2 == 0:
+            raise ValueError(f"smooth must be an odd number of windows >= 1. Received: {self.smooth}")
+
+
+@dataclasses.dataclass
+class Timeline:
+    """One recording's timeline.
+
+    Attributes:
+        file: the recording.
+        duration_s: its length.
+        class_names: the model's classes (the columns of ``probabilities``).
+        windows: one dict a scored window: start_s, end_s (the window), label, label_raw (before smoothing),
+            speech_share, and each class's probability (smoothed where ``smooth`` > 1).
+        segments: consecutive windows of one label merged: start_s, end_s (the windows' central hops), label,
+            windows, and the mean probability of the label.
+        speech: (frames,) bool, 30-ms voice activity of the whole recording.
+        level_db: (frames,) float32, each 30-ms frame's RMS level (dBFS), for the picture.
+        config: how it was cut and scored.
+        truncated: where the file holds less audio than its header declares, how much it held ("" otherwise).
+    """
+
+    file: str
+    duration_s: float
+    class_names: tuple[str, ...]
+    windows: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+    speech: np.ndarray
+    level_db: np.ndarray
+    config: TimelineConfig = TimelineConfig()
+    truncated: str = ""
+
+    def summary(self) -> dict[str, float]:
+        """Each class's share of the labelled speech time (the windows' central hops)."""
+        seconds = collections.Counter()
+        for s in self.segments:
+            seconds[s["label"]] += s["end_s"] - s["start_s"]
+        total = sum(seconds.values())
+        return {n: seconds[n] / total for n in self.class_names} if total else {}
+
+    def summary_line(self) -> str:
+        shares = sorted(self.summary().items(), key=lambda kv: -kv[1])
+        speech_s = float(self.speech.sum()) * VAD_FRAME_MS / 1000
+        head = f"{self.file}: {_clock(self.duration_s)}, speech {_clock(speech_s)}, {len(self.windows)} windows"
+        if not shares:
+            return head + ": no speech found"
+        return head + ": " + ", ".join(f"{n} {s:.0%}" for n, s in shares if s > 0)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
+# --------------------------------------------------------------------------- reading
+
+def stream_audio(path: str | Path, rate: int, block: int, notes: dict | None = None) -> Iterator[np.ndarray]:
+    """The recording as mono float32 blocks of ``block`` samples at ``rate`` (the last shorter); any channel count
+    is averaged, any rate resampled (soxr, as a stream).
+
+    A file that holds less audio than its header declares (a truncated MP3, a recording cut short) gives what it
+    holds, and ``notes["truncated"]`` says how much that is.
+
+    Raises:
+        BadInputError: a missing, empty or unreadable file (naming it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(str(path), "audio file not found")
+    if path.stat().st_size == 0:
+        raise BadInputError(str(path), "empty file (0 bytes)")
+    size = block
+    pending = np.zeros(0, np.float32)
+    for chunk in _decoded_chunks(path, rate, {} if notes is None else notes):
+        pending = np.concatenate([pending, chunk]) if len(pending) else chunk
+        while len(pending) >= size:
+            yield pending[:size]
+            pending = pending[size:]
+    if len(pending):
+        yield pending
+
+
+def _decoded_chunks(path: Path, rate: int, notes: dict) -> Iterator[np.ndarray]:
+    """Mono float32 pieces at ``rate`` of any length, in order: uncompressed and lossless files through
+    libsndfile, everything else through FFmpeg (libsndfile's MP3 decoder pads a truncated file to the length its
+    header declares; FFmpeg stops where the audio does)."""
+    try:
+        file = sf.SoundFile(str(path)) if path.suffix.lower() in SOUNDFILE_EXTENSIONS else None
+    except Exception:  # not what its name says: FFmpeg
+        file = None
+    if file is not None:
+        with file:
+            stream = soxr.ResampleStream(file.samplerate, rate, 1, dtype="float32") if file.samplerate != rate else None
+            read = 0
+            try:
+                for block in file.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                    read += len(block)
+                    mono = np.ascontiguousarray(block.mean(axis=1), dtype=np.float32)
+                    yield stream.resample_chunk(mono) if stream else mono
+            except Exception as e:
+                notes["truncated"] = f"decoding stopped after {read / file.samplerate:.1f} s: {e}"
+            if file.frames > 0 and read < file.frames and "truncated" not in notes:
+                rate_in = file.samplerate
+                notes["truncated"] = (f"decoded {read / rate_in:.1f} s of the {file.frames / rate_in:.1f} s its "
+                                      f"header declares")
+            if stream:
+                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        return
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise BadInputError(str(path), "no audio stream in this file")
+            # FFmpeg's own resampler downmixes and resamples as it decodes
+            to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            decoded = 0
+            for frame in container.decode(container.streams.audio[0]):
+                decoded += frame.samples / frame.sample_rate
+                for out in to_mono.resample(frame):
+                    yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            for out in to_mono.resample(None):
+                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            declared = (container.duration or 0) / av.time_base
+            if declared and decoded < 0.98 * declared - 0.1:
+                notes["truncated"] = f"decoded {decoded:.1f} s of the {declared:.1f} s its header declares"
+    except BadInputError:
+        raise
+    except Exception as e:
+        raise BadInputError(str(path), f"cannot decode audio ({type(e).__name__}: {e})") from None
+
+
+def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
+    n = len(x) // frame
+    power = (x[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
+    return (10 * np.log10(np.maximum(power, 1e-12))).astype(np.float32)
+
+
+def _voice_activity(block: np.ndarray, cfg) -> np.ndarray:
+    """The wave records' detector on one block, with quiet frames (room noise scaled up) kept out."""
+    speech = audio.speech_frames(block, cfg)
+    if not len(speech):
+        return speech
+    levels = _frame_levels(block, cfg.sample_rate_hz * VAD_FRAME_MS // 1000)[: len(speech)]
+    floor = max(QUIET_DBFS, audio.active_level_dbfs(block, cfg) - QUIET_BELOW_SPEECH_DB)
+    return speech & (levels >= floor)
+
+
+# --------------------------------------------------------------------------- scoring
+
+def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rate: int | None = None,
+             cfg: TimelineConfig = TimelineConfig(), model=None, progress: bool = False) -> Timeline:
+    """The timeline of one recording: a file path, or a (n,) float waveform at ``sample_rate``.
+
+    Raises:
+        BadInputError: an unreadable file (naming it).
+        ValueError: a model that needs the face video (not taken here yet), or a waveform without its rate.
+    """
+    run = open_run(run_dir)
+    if run.modality in ("video", "av"):
+        raise ValueError(f"the {run.arch} model needs the face video for each window; --timeline takes audio-only "
+                         f"models ({run.arch} runs are not supported by --timeline yet)")
+    model = model or run.load_model()
+    pcfg = feature_config(run)
+    rate = pcfg.audio.sample_rate_hz
+    frame = rate * VAD_FRAME_MS // 1000
+    size = max(1, int(round(cfg.block_s * rate / frame))) * frame  # whole frames: the blocks' frames line up
+    notes: dict = {}
+    if isinstance(source, np.ndarray):
+        if not sample_rate:
+            raise ValueError("a waveform needs its sample_rate")
+        x = np.asarray(source, np.float32).reshape(-1)
+        x = soxr.resample(x, sample_rate, rate) if sample_rate != rate else x
+        blocks: Iterable[np.ndarray] = (x[i:i + size] for i in range(0, len(x), size))
+        name = "<array>"
+    else:
+        blocks = stream_audio(source, rate, size, notes)
+        name = str(source)
+    scorer = _Scorer(run, model, pcfg, cfg)
+    speech, levels = [], []
+    window, hop = int(round(cfg.window_s * rate)), int(round(cfg.hop_s * rate))
+    buffer, buffer_start, total, next_start = np.zeros(0, np.float32), 0, 0, 0
+    bar = tqdm(unit="s", disable=not progress, desc=Path(name).name, leave=False)
+    for block in blocks:
+        speech.append(_voice_activity(block, pcfg.audio))
+        levels.append(_frame_levels(block, frame))
+        buffer = np.concatenate([buffer, block])
+        total += len(block)
+        bar.update(round(len(block) / rate))
+        flags = np.concatenate(speech)
+        while next_start + window <= total:
+            a = next_start - buffer_start
+            scorer.add(next_start, buffer[a:a + window], flags)
+            next_start += hop
+        keep_from = next_start - buffer_start
+        buffer, buffer_start = buffer[keep_from:], next_start
+    bar.close()
+    flags = np.concatenate(speech) if speech else np.zeros(0, bool)
+    # the recording's end: one last, shorter window (at least a hop long) over what no window reached
+    covered = next_start - hop + window if next_start else 0
+    if total > covered and total - next_start >= hop:
+        a = next_start - buffer_start
+        scorer.add(next_start, buffer[a:], flags)
+    rows = scorer.finish()
+    _smooth(rows, run.class_names, cfg.smooth)
+    duration = total / rate
+    return Timeline(name, duration, tuple(run.class_names), rows, segments(rows, cfg, duration, flags),
+                    flags, np.concatenate(levels) if levels else np.zeros(0, np.float32), cfg,
+                    notes.get("truncated", ""))
+
+
+class _Scorer:
+    """Windows in, rows out: the model's inputs made as its records were, scored a batch at a time."""
+
+    def __init__(self, run, model, pcfg: PreprocessConfig, cfg: TimelineConfig):
+        self.run, self.model, self.pcfg, self.cfg = run, model, pcfg, cfg
+        self.rate = pcfg.audio.sample_rate_hz
+        self.frame = self.rate * VAD_FRAME_MS // 1000
+        self.pending: list[tuple[dict, dict[str, np.ndarray]]] = []
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, start: int, samples: np.ndarray, flags: np.ndarray) -> None:
+        a, b = start // self.frame, (start + len(samples)) // self.frame
+        share = float(flags[a:b].mean()) if b > a else 0.0
+        if share < self.cfg.min_speech or share == 0.0:
+            return
+        x, _ = features_of_samples(self.run, samples, pcfg=self.pcfg, key=f"t{start}")
+        row = {"start_s": round(start / self.rate, 3), "end_s": round((start + len(samples)) / self.rate, 3),
+               "speech_share": round(share, 3)}
+        self.pending.append((row, x))
+        if len(self.pending) >= self.cfg.batch_size:
+            self._score()
+
+    def _score(self) -> None:
+        if not self.pending:
+            return
+        rows, xs = zip(*self.pending, strict=True)
+        self.pending = []
+        if self.run.modality == "waveform":
+            longest = max(x["audio"].shape[1] for x in xs)
+            batch = {"audio": np.concatenate([np.pad(x["audio"], ((0, 0), (0, longest - x["audio"].shape[1])))
+                                              for x in xs]),
+                     "audio_length": np.concatenate([x["audio_length"] for x in xs])}
+            probs = np.asarray(self.model.predict_on_batch(batch), np.float64)
+        else:  # spectrogram images: a window may hold several clips, whose probabilities are averaged
+            counts = [len(x["audio"]) for x in xs]
+            stacked = {"audio": np.concatenate([x["audio"] for x in xs])}
+            clip_probs = np.asarray(self.model.predict_on_batch(model_inputs(self.run, stacked)), np.float64)
+            bounds = np.cumsum([0, *counts])
+            probs = np.stack([clip_probs[bounds[i]:bounds[i + 1]].mean(axis=0) for i in range(len(xs))])
+        names = self.run.class_names
+        for row, p in zip(rows, probs, strict=True):
+            row["label_raw"] = names[int(p.argmax())]
+            row.update({n: float(v) for n, v in zip(names, p, strict=True)})
+            self.rows.append(row)
+
+    def finish(self) -> list[dict[str, Any]]:
+        self._score()
+        return self.rows
+
+
+def _smooth(rows: list[dict[str, Any]], names: Sequence[str], n: int) -> None:
+    """Each row's probabilities become their running median over ``n`` scored windows; "label" their argmax."""
+    if rows and n > 1:
+        p = np.array([[r[c] for c in names] for r in rows])
+        padded = np.pad(p, ((n // 2, n // 2), (0, 0)), mode="edge")
+        med = np.stack([np.median(padded[i:i + n], axis=0) for i in range(len(rows))])
+        med /= np.maximum(med.sum(axis=1, keepdims=True), 1e-12)  # medians per class need not sum to one
+        for r, m in zip(rows, med, strict=True):
+            r.update({c: float(v) for c, v in zip(names, m, strict=True)})
+    for r in rows:
+        r["label"] = max(names, key=lambda c: r[c])
+
+
+def segments(rows: Sequence[dict[str, Any]], cfg: TimelineConfig, duration_s: float,
+             speech: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Consecutive windows of one label merged.
+
+    A window stands for the ``hop_s`` at its centre; the first window of a run of speech (windows a hop
+    apart) also for the part of it before, the last for the part after, so segments tile the speech without
+    overlap. A skipped window (silence) ends a segment. With ``speech`` (30-ms voice activity), each segment
+    is then shrunk to the speech it holds, so it starts and ends where the voice does.
+    """
+    margin = (cfg.window_s - cfg.hop_s) / 2
+    out: list[dict[str, Any]] = []
+    for i, r in enumerate(rows):
+        after_previous = i > 0 and abs(r["start_s"] - rows[i - 1]["start_s"] - cfg.hop_s) < 1e-6
+        before_next = i + 1 < len(rows) and abs(rows[i + 1]["start_s"] - r["start_s"] - cfg.hop_s) < 1e-6
+        a = r["start_s"] + margin if after_previous else r["start_s"]
+        b = r["start_s"] + margin + cfg.hop_s if before_next else min(r["end_s"], duration_s)
+        if after_previous and out[-1]["label"] == r["label"]:
+            out[-1]["end_s"] = round(b, 3)
+            out[-1]["_p"].append(r[r["label"]])
+        else:
+            out.append({"start_s": round(a, 3), "end_s": round(b, 3), "label": r["label"], "_p": [r[r["label"]]]})
+    kept = []
+    for s in out:
+        p = s.pop("_p")
+        s.update(windows=len(p), probability=round(float(np.mean(p)), 3))
+        if speech is not None:
+            span = _speech_span(speech, s["start_s"], s["end_s"])
+            if span is None:  # its windows' speech lies in the neighbours' stretches
+                continue
+            s["start_s"], s["end_s"] = span
+        kept.append(s)
+    return kept
+
+
+def _speech_span(speech: np.ndarray, a: float, b: float) -> tuple[float, float] | None:
+    """[a, b) shrunk to its first and last 30-ms frame of speech; None where it holds none."""
+    frame_s = VAD_FRAME_MS / 1000
+    i, j = int(round(a / frame_s)), int(round(b / frame_s))
+    hits = np.flatnonzero(speech[i:j])
+    if not len(hits):
+        return None
+    return round(float(max(a, (i + hits[0]) * frame_s)), 3), round(float(min(b, (i + hits[-1] + 1) * frame_s)), 3)
+
+
+# --------------------------------------------------------------------------- outputs
+
+def table(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rate: int | None = None, **kwargs):
+    """The windows of one recording as a table, for notebooks: a pandas DataFrame where pandas is installed,
+    else a list of dicts (one per window: file, start_s, end_s, label, label_raw, speech_share, each class).
+
+    ``kwargs``: `TimelineConfig` fields.
+    """
+    t = timeline(run_dir, source, sample_rate=sample_rate, cfg=TimelineConfig(**kwargs))
+    rows = [{"file": t.file, **r} for r in t.windows]
+    try:
+        import pandas as pd  # optional: not a dependency of emotf
+    except ModuleNotFoundError:
+        return rows
+    return pd.DataFrame(rows)
+
+
+def window_columns(class_names: Sequence[str]) -> list[str]:
+    return ["file", "start_s", "end_s", "label", "label_raw", "speech_share", *class_names]
+
+
+def write_csv(timelines: Sequence[Timeline], path: str | Path) -> Path:
+    """One row per scored window of every recording (the table pandas reads: ``pd.read_csv(path)``)."""
+    path = Path(path)
+    names = timelines[0].class_names if timelines else ()
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=window_columns(names))
+        w.writeheader()
+        for t in timelines:
+            for r in t.windows:
+                w.writerow({"file": t.file, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}})
+    return path
+
+
+def to_dict(t: Timeline) -> dict[str, Any]:
+    return {"file": t.file, "duration_s": round(t.duration_s, 3), "truncated": t.truncated,
+            "class_names": list(t.class_names),
+            "speech_s": round(float(t.speech.sum()) * VAD_FRAME_MS / 1000, 2),
+            "summary": {k: round(v, 4) for k, v in t.summary().items()}, "segments": t.segments, "windows": t.windows}
+
+
+def write_json(timelines: Sequence[Timeline], path: str | Path, *, skipped: Sequence[dict] = (),
+               config: TimelineConfig | None = None) -> Path:
+    """Every recording's segments, windows and summary, the skipped files with why, and the settings."""
+    path = Path(path)
+    path.write_text(json.dumps({"config": dataclasses.asdict(config) if config else None,
+                                "recordings": [to_dict(t) for t in timelines], "skipped": list(skipped)}, indent=1))
+    return path
+
+
+def timeline_png(t: Timeline, path: str | Path) -> Path:
+    """The recording's level over time (speech in colour, silence grey) above a strip of stacked class
+    probabilities per scored window; one time axis in m:ss, gaps where no window was scored."""
+    from emotf.evaluation.plots import class_colour, pyplot, time_axis
+
+    plt = pyplot()
+    frame_s = VAD_FRAME_MS / 1000
+    fig, (top, strip) = plt.subplots(2, 1, figsize=(12, 3.6), dpi=110, sharex=True,
+                                     gridspec_kw={"height_ratios": [1, 1.4], "hspace": 0.08})
+    if len(t.level_db):
+        times = np.arange(len(t.level_db)) * frame_s
+        level = np.maximum(t.level_db, -70.0)
+        top.fill_between(times, -70, level, color="#bbbbbb", linewidth=0, step="post")
+        speech = np.where(t.speech[: len(level)], level, np.nan)
+        top.fill_between(times, -70, speech, color="#4a6fa5", linewidth=0, step="post")
+    top.set_ylim(-70, 0)
+    top.set_ylabel("dBFS")
+    top.set_title(f"{Path(t.file).name}: level (speech in blue) and emotion per {t.config.window_s:g}-s window, "
+                  f"every {t.config.hop_s:g} s", fontsize=9, loc="left")
+    if t.windows:  # each window drawn over the hop at its centre, its classes stacked
+        margin = (t.config.window_s - t.config.hop_s) / 2
+        left = np.array([r["start_s"] + margin for r in t.windows])
+        cumulative = np.zeros(len(t.windows))
+        for name in t.class_names:
+            p = np.array([r[name] for r in t.windows])
+            strip.bar(left, p, width=t.config.hop_s, bottom=cumulative, align="edge", color=class_colour(name),
+                      linewidth=0)
+            cumulative += p
+    for name in t.class_names:
+        strip.plot([], [], color=class_colour(name), linewidth=6, label=name)
+    strip.set_ylim(0, 1)
+    strip.set_ylabel("probability")
+    strip.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    time_axis(strip, t.duration_s)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def audio_files(folder: str | Path) -> list[Path]:
+    """The recordings of a folder (recursively), by extension, in name order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str | Path, *,
+                  cfg: TimelineConfig = TimelineConfig(), png: bool = True) -> dict[str, Any]:
+    """The timelines of recordings and folders of recordings, written to ``out_dir``: timeline.csv (every window
+    of every recording), timeline.json (segments, windows, summaries, skipped files), and a PNG per recording.
+
+    A file that cannot be read is listed with why in timeline.json's "skipped" (and logged); the others go on.
+    A folder's other files (text, images) are not recordings and are left alone.
+
+    Returns:
+        {"timelines": [...], "skipped": [{"file", "reason"}], "written": [paths]}.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = open_run(run_dir)
+    model = run.load_model()
+    files = [f for p in map(Path, paths) for f in (audio_files(p) if p.is_dir() else [p])]
+    done, skipped, written = [], [], []
+    for f in files:
+        try:
+            t = timeline(run_dir, f, cfg=cfg, model=model, progress=_longer_than_a_minute(f))
+        except BadInputError as e:
+            log.warning("skipped %s", e)
+            skipped.append({"file": str(f), "reason": str(e)})
+            continue
+        if t.truncated:
+            log.warning("%s: truncated: %s; its timeline covers that part", f, t.truncated)
+        log.debug("%s", t.summary_line())
+        done.append(t)
+        if png:
+            written.append(timeline_png(t, out / f"{_stem(f, files)}.png"))
+    written = [write_csv(done, out / "timeline.csv"), write_json(done, out / "timeline.json", skipped=skipped,
+                                                                 config=cfg), *written]
+    return {"timelines": done, "skipped": skipped, "written": [str(w) for w in written]}
+
+
+def _stem(f: Path, files: Sequence[Path]) -> str:
+    """A PNG name per recording: its stem, with its folder where two recordings share a stem."""
+    if sum(g.stem == f.stem for g in files) == 1:
+        return f.stem
+    return "_".join([*f.parent.parts[-1:], f.stem])
+
+
+def _longer_than_a_minute(f: Path) -> bool:
+    try:
+        return sf.info(str(f)).duration > 60
+    except Exception:  # a container soundfile does not read: no progress bar
+        return False
