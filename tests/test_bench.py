@@ -69,6 +69,17 @@ def test_latency_bench_from_wav_to_label_keras_and_tflite(tiny_records, tmp_path
     assert (tmp_path / "runs" / "cnn" / "model.keras").is_file()
 
 
+@pytest.mark.slow  # whole-pipeline: a benchmark run; CI runs it
+def test_timeline_bench_times_recordings_of_two_lengths(tiny_wave_records, tmp_path):
+    corpus = tiny_wave_records["ravdess"].parents[2] / "ravdess"
+    out = tmp_path / "timeline.json"
+    _bench("timeline.py", "--archs", "logmel_cnn", "--minutes", "0.2", "0.5", "--data", str(corpus), "--runs-root",
+           str(tmp_path / "none"), "--records", str(tiny_wave_records["ravdess"].parent / "ds2"), "--json", str(out))
+    rows = json.loads(out.read_text())["runs"]
+    assert [r["minutes"] for r in rows] == [0.2, 0.5] and rows[1]["windows"] > rows[0]["windows"] > 0
+    assert all(r["real_time_factor"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
+
+
 def _gpu_check():
     sys.path.insert(0, str(ROOT / "bench"))
     import gpu
