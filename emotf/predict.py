@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="score a window when at least this share of it is speech")
     t.add_argument("--smooth", type=int, default=defaults.smooth,
                    help="running median of the probabilities over this many windows (odd; 1: none)")
+    t.add_argument("--adapt-speaker", action="store_true",
+                   help="each recording is one speaker's: standardise its windows' pooled features with its own "
+                        "statistics (whisper_tiny's default head; docs/training.md)")
     t.add_argument("--no-png", action="store_true", help="no picture per recording")
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=True)
@@ -85,7 +88,7 @@ def _timeline(args) -> int:
         return cli.fail(ValueError("--timeline takes audio-only models (a timeline with --video is not there yet)"))
     try:
         cfg = TimelineConfig(window_s=args.window_s, hop_s=args.hop_s, min_speech=args.min_speech,
-                             smooth=args.smooth)
+                             smooth=args.smooth, adapt_speaker=args.adapt_speaker)
         res = timeline.run_timelines(args.run, args.audio, args.out, cfg=cfg, png=not args.no_png)
     except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)

@@ -32,7 +32,7 @@ def _batch(seed, n=4, samples=8000):
 
 
 def test_the_model_cut_at_its_pooled_features_gives_the_same_answers(model):
-    from emotf.evaluation import adaptation
+    from emotf.models import adaptation
 
     features, head = adaptation.split(model)
     x = _batch(1)
@@ -45,7 +45,7 @@ def test_the_model_cut_at_its_pooled_features_gives_the_same_answers(model):
 
 
 def test_a_speakers_offset_and_scale_vanish_and_the_population_is_restored(model):
-    from emotf.evaluation import adaptation
+    from emotf.models import adaptation
 
     norm = model.get_layer("stats_norm")
     rng = np.random.default_rng(1)

@@ -134,7 +134,7 @@ def test_the_command_names_every_bad_input_and_writes_the_rest(wave_run, long_re
 def test_the_picture_has_the_level_and_a_strip_of_class_colours(wave_run, long_recording, tmp_path):
     from PIL import Image
 
-    from emotf.evaluation.plots import class_colour
+    from emotf.figures import class_colour
 
     t = tl.timeline(wave_run, long_recording[0], cfg=CFG)
     png = tl.timeline_png(t, tmp_path / "t.png")

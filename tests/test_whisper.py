@@ -283,3 +283,23 @@ def test_the_search_space_builds_the_defaults():
     assert train == {"lr": 1e-3, "weight_decay": 5e-2} and kwargs["finetune_blocks"] == 0
     model = hm.build(hp)
     assert model.get_layer("whisper_layer_3").trainable is False and model.optimizer is not None
+
+
+def test_a_timeline_of_one_speaker_adapted_to_the_speaker(whisper_run, tiny_wave_records, tmp_path):
+    """--adapt-speaker: the windows of a recording standardised with the recording's own statistics (a head that
+    has no pooled statistics is refused in one line)."""
+    import numpy as np
+    import soundfile as sf
+
+    from emotf.serving import timeline as tl
+
+    clips = sorted((tiny_wave_records["ravdess"].parents[2] / "ravdess").glob("Actor_05/*.wav"))[:4]
+    x = np.concatenate([np.concatenate([sf.read(c, dtype="float32")[0], np.zeros(16000, np.float32)])
+                        for c in clips])
+    plain = tl.timeline(whisper_run, x, sample_rate=16000)
+    adapted = tl.timeline(whisper_run, x, sample_rate=16000, cfg=tl.TimelineConfig(adapt_speaker=True))
+    assert [w["start_s"] for w in adapted.windows] == [w["start_s"] for w in plain.windows] and len(plain.windows) > 2
+    p = np.array([[w[c] for c in plain.class_names] for w in plain.windows])
+    q = np.array([[w[c] for c in adapted.class_names] for w in adapted.windows])
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(p - q).max() > 1e-3  # the features moved onto the population's statistics
