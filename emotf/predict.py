@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="each recording is one speaker's: standardise its windows' pooled features with its own "
                         "statistics (whisper_tiny's default head; docs/training.md)")
     t.add_argument("--no-png", action="store_true", help="no picture per recording")
+    t.add_argument("--no-html", action="store_true", help="no page (audio player + emotion strip) per recording")
     args = p.parse_args(argv)
     cli.setup_logging(tensorflow=True)
 
@@ -89,7 +90,8 @@ def _timeline(args) -> int:
     try:
         cfg = TimelineConfig(window_s=args.window_s, hop_s=args.hop_s, min_speech=args.min_speech,
                              smooth=args.smooth, adapt_speaker=args.adapt_speaker)
-        res = timeline.run_timelines(args.run, args.audio, args.out, cfg=cfg, png=not args.no_png)
+        res = timeline.run_timelines(args.run, args.audio, args.out, cfg=cfg, png=not args.no_png,
+                                     page=not args.no_html)
     except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
     for t in res["timelines"]:

@@ -143,3 +143,32 @@ def test_the_picture_has_the_level_and_a_strip_of_class_colours(wave_run, long_r
     colours = {tuple(int(class_colour(n)[i:i + 2], 16) for i in (1, 3, 5)) for n in t.class_names}
     pixels = {tuple(p) for p in img.reshape(-1, 3)[::7]}
     assert len(colours & pixels) >= 2  # the strips are drawn, in the classes' own colours
+
+
+def _browser() -> str | None:
+    import shutil
+
+    return next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no Chromium installed (.ci/run installs it from the system's packages)")
+def test_the_page_in_a_headless_browser_seeks_where_the_strip_is_clicked(wave_run, long_recording, tmp_path):
+    import re
+    import subprocess
+
+    t = tl.timeline(wave_run, long_recording[0], cfg=CFG)
+    page = tl.html_report(t, tmp_path / "page.html")
+    assert "http" not in page.read_text().split("<body", 1)[1]  # nothing fetched: everything inlined
+    args = [_browser(), "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,800"]
+    dom = subprocess.run([*args, "--dump-dom", f"file://{page}#click=0.5"], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert 'data-ready="1"' in dom  # the script ran
+    assert len(re.findall(r'<tr class="segment', dom)) == len(t.segments) > 0
+    assert len(set(re.findall(r'<rect class="window" data-i="(\d+)"', dom))) == len(t.windows)
+    x = float(re.search(r'<line id="cursor" x1="([\d.]+)"', dom).group(1))
+    assert x == pytest.approx(t.duration_s / 2, rel=0.02)  # a click in the middle of the strip seeks there
+    current = re.findall(r'<tr class="segment current" data-start="([\d.]+)"', dom)
+    assert len(current) <= 1 and all(float(c) <= x for c in current)
+    shot = tmp_path / "page.png"
+    subprocess.run([*args, f"--screenshot={shot}", f"file://{page}"], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 10_000

@@ -15,9 +15,12 @@ recording without overlap.
 
 from __future__ import annotations
 
+import base64
 import collections
 import csv
 import dataclasses
+import html
+import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -506,9 +509,10 @@ def audio_files(folder: str | Path) -> list[Path]:
 
 
 def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str | Path, *,
-                  cfg: TimelineConfig = TimelineConfig(), png: bool = True) -> dict[str, Any]:
+                  cfg: TimelineConfig = TimelineConfig(), png: bool = True, page: bool = True) -> dict[str, Any]:
     """The timelines of recordings and folders of recordings, written to ``out_dir``: timeline.csv (every window
-    of every recording), timeline.json (segments, windows, summaries, skipped files), and a PNG per recording.
+    of every recording), timeline.json (segments, windows, summaries, skipped files), and a PNG and a
+    self-contained HTML page (`html_report`) per recording.
 
     A file that cannot be read is listed with why in timeline.json's "skipped" (and logged); the others go on.
     A folder's other files (text, images) are not recordings and are left alone.
@@ -535,6 +539,8 @@ def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str
         done.append(t)
         if png:
             written.append(timeline_png(t, out / f"{_stem(f, files)}.png"))
+        if page:
+            written.append(html_report(t, out / f"{_stem(f, files)}.html"))
     written = [write_csv(done, out / "timeline.csv"), write_json(done, out / "timeline.json", skipped=skipped,
                                                                  config=cfg), *written]
     return {"timelines": done, "skipped": skipped, "written": [str(w) for w in written]}
@@ -552,3 +558,114 @@ def _longer_than_a_minute(f: Path) -> bool:
         return sf.info(str(f)).duration > 60
     except Exception:  # a container soundfile does not read: no progress bar
         return False
+
+
+# --------------------------------------------------------------------------- the page
+
+def encoded_audio(path: str | Path, rate: int = 16000, bitrate: int = 32000) -> bytes:
+    """The recording as a small mono MP3 (16 kHz, 32 kbit/s: 14 MB an hour), for the page's player; encoded as it
+    is read, so memory stays bounded."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp3") as out:
+        stream = out.add_stream("mp3", rate=rate)
+        stream.layout, stream.bit_rate = "mono", bitrate
+        for block in stream_audio(path, rate, 1 << 16):
+            frame = av.AudioFrame.from_ndarray(block[None, :].astype(np.float32), format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def html_report(t: Timeline, path: str | Path, *, audio_mp3: bytes | None = None) -> Path:
+    """A self-contained page of one recording (no server, no network: everything inlined): an audio player whose
+    position moves a cursor over the emotion strip, a click on the strip (or on a segment's row) seeks the audio,
+    the level over time, and the segment table. ``audio_mp3``: the recording encoded (`encoded_audio`; None: read
+    from ``t.file``)."""
+    if audio_mp3 is None:
+        audio_mp3 = encoded_audio(t.file)
+    width = max(t.duration_s, 1e-3)
+    margin = (t.config.window_s - t.config.hop_s) / 2
+    bars = []
+    for i, w in enumerate(t.windows):
+        y = 0.0
+        for name in t.class_names:
+            h = w[name]
+            if h > 0.002:
+                bars.append(f'<rect class="window" data-i="{i}" x="{w["start_s"] + margin:.3f}" y="{y:.4f}" '
+                            f'width="{t.config.hop_s:.3f}" height="{h:.4f}" fill="{class_colour(name)}">'
+                            f'<title>{_clock(w["start_s"])} {name} {h:.0%}</title></rect>')
+            y += h
+    frames = max(1, len(t.level_db) // 2000)  # the level, at most 2000 points
+    level = np.maximum(t.level_db[: len(t.level_db) // frames * frames].reshape(-1, frames).max(axis=1), -70.0) \
+        if len(t.level_db) else np.zeros(0)
+    step = frames * VAD_FRAME_MS / 1000
+    points = " ".join(f"{i * step:.2f},{-v / 70:.3f}" for i, v in enumerate(level))  # 0 dBFS at the top
+    legend = "".join(f'<span class="key"><i style="background:{class_colour(n)}"></i>{n}</span>'
+                     for n in t.class_names)
+    rows = "".join(f'<tr class="segment" data-start="{s["start_s"]}"><td>{_clock(s["start_s"])}</td>'
+                   f'<td>{_clock(s["end_s"])}</td><td><i style="background:{class_colour(s["label"])}"></i>'
+                   f'{s["label"]}</td><td>{s["probability"]:.2f}</td><td>{s["windows"]}</td></tr>' for s in t.segments)
+    summary = ", ".join(f"{n} {v:.0%}" for n, v in sorted(t.summary().items(), key=lambda kv: -kv[1]) if v > 0)
+    page = _PAGE.format(
+        title=html.escape(Path(t.file).name), summary=html.escape(t.summary_line()), width=f"{width:.3f}",
+        audio=base64.b64encode(audio_mp3).decode(), bars="".join(bars), points=points, legend=legend, rows=rows,
+        windows=len(t.windows), shares=html.escape(summary or "no speech found"))
+    Path(path).write_text(page)
+    return Path(path)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}: emotion over time</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }}
+audio {{ width: 100%; }}
+svg {{ width: 100%; display: block; cursor: pointer; }}
+#level {{ height: 60px; background: #fafafa; }} #strip {{ height: 120px; background: #f4f4f4; }}
+.key {{ margin-right: 1em; white-space: nowrap; }} i {{ display: inline-block; width: .9em; height: .9em;
+  margin-right: .3em; vertical-align: -.1em; }}
+table {{ border-collapse: collapse; margin-top: 1em; }} td, th {{ padding: .2em .8em; text-align: left; }}
+tr.segment {{ cursor: pointer; }} tr.segment:hover, tr.current {{ background: #eef; }}
+</style></head>
+<body data-windows="{windows}">
+<h1 style="font-size:1.2em">{title}</h1>
+<p id="summary">{summary}</p>
+<audio id="player" controls preload="auto" src="data:audio/mpeg;base64,{audio}"></audio>
+<svg id="level" viewBox="0 0 {width} 1" preserveAspectRatio="none">
+<polygon points="0,1 {points} {width},1" fill="#4a6fa5"/></svg>
+<svg id="strip" viewBox="0 0 {width} 1" preserveAspectRatio="none">{bars}
+<line id="cursor" x1="0" x2="0" y1="0" y2="1" stroke="#000" stroke-width="2" vector-effect="non-scaling-stroke"/>
+</svg>
+<p>{legend}</p>
+<p>Speech time by emotion: <b id="shares">{shares}</b></p>
+<table id="segments"><thead><tr><th>from</th><th>to</th><th>emotion</th><th>probability</th><th>windows</th></tr>
+</thead><tbody>{rows}</tbody></table>
+<script>
+const player = document.getElementById("player"), strip = document.getElementById("strip"),
+      cursor = document.getElementById("cursor"), duration = {width};
+function seek(t) {{ t = Math.max(0, Math.min(duration, t)); player.currentTime = t; move(t); }}
+function move(t) {{
+  cursor.setAttribute("x1", t); cursor.setAttribute("x2", t);
+  document.querySelectorAll("tr.segment").forEach(r => r.classList.toggle("current",
+    +r.dataset.start <= t && (r.nextElementSibling === null || +r.nextElementSibling.dataset.start > t)));
+}}
+player.addEventListener("timeupdate", () => move(player.currentTime));
+for (const svg of [strip, document.getElementById("level")]) {{
+  svg.addEventListener("click", e => {{
+    const box = svg.getBoundingClientRect(); seek((e.clientX - box.left) / box.width * duration);
+  }});
+}}
+document.querySelectorAll("tr.segment").forEach(r => r.addEventListener("click", () => seek(+r.dataset.start)));
+// page.html#seek=SECONDS or #click=SHARE (of the strip's width): the same seek as a click, for a headless check
+const ask = new URLSearchParams(location.hash.slice(1));
+if (ask.has("seek")) seek(+ask.get("seek"));
+if (ask.has("click")) {{
+  const box = strip.getBoundingClientRect();
+  strip.dispatchEvent(new MouseEvent("click", {{clientX: box.left + box.width * +ask.get("click"),
+                                               clientY: box.top + 1, bubbles: true}}));
+}}
+document.body.dataset.ready = "1";
+</script></body></html>
+"""
