@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import shared
 
 pytest.importorskip("tensorflow")
 
@@ -25,6 +26,22 @@ def long_recording(tiny_wave_records, tmp_path_factory):
     """Test speakers' clips of the synthetic RAVDESS corpus, 4.5 s of quiet room noise between them (longer than a
     window), every other clip 12 dB quieter: (path, [(speech start, speech end, clip path)])."""
     clips = sorted((tiny_wave_records["ravdess"].parents[2] / "ravdess").glob("Actor_0[56]/*.wav"))[:8]
+    return _concatenated(clips, tmp_path_factory.mktemp("long") / "session.flac")
+
+
+@pytest.fixture(scope="module")
+def real_long_recording(tmp_path_factory):
+    """The same made of real clips: RAVDESS, EmoDB and EMOVO utterances of known emotions, 3 of each corpus."""
+    picks = [("ravdess_speech", "Actor_01/03-01-0[358]-01-01-01-01.flac"), ("emodb", "*/03a0*.flac"),
+             ("emovo", "*/*-f1-b1.flac")]
+    if not shared("ravdess_speech").is_dir():
+        pytest.skip("../shared/data is absent")
+    clips = [c for corpus, pattern in picks for c in sorted(shared(corpus).glob(pattern))[:3]]
+    assert len(clips) >= 7, clips
+    return _concatenated(clips, tmp_path_factory.mktemp("reallong") / "session.flac")
+
+
+def _concatenated(clips, path):
     rng = np.random.default_rng(0)
     pieces, truth, t = [], [], 0
     cfg = audio.AudioConfig()
@@ -40,13 +57,14 @@ def long_recording(tiny_wave_records, tmp_path_factory):
         pieces += [gap, x]
         t += len(gap) + len(x)
     pieces.append(np.zeros(RATE, np.float32))
-    path = tmp_path_factory.mktemp("long") / "session.flac"
     sf.write(path, np.concatenate(pieces), RATE)
     return path, truth
 
 
-def test_segments_follow_the_clips_and_silence_is_skipped(wave_run, long_recording):
-    path, truth = long_recording
+@pytest.mark.parametrize("recording", ["long_recording", pytest.param("real_long_recording",
+                                                                      marks=pytest.mark.realdata)])
+def test_segments_follow_the_clips_and_silence_is_skipped(wave_run, recording, request):
+    path, truth = request.getfixturevalue(recording)
     t = tl.timeline(wave_run, path, cfg=CFG)
     assert t.duration_s == pytest.approx(sf.info(path).duration, abs=0.01) and not t.truncated
     # every silence longer than a window is skipped: no scored window lies inside one
