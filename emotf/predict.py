@@ -85,13 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _timeline(args) -> int:
-    if args.video:
-        return cli.fail(ValueError("--timeline takes audio-only models (a timeline with --video is not there yet)"))
     try:
         cfg = TimelineConfig(window_s=args.window_s, hop_s=args.hop_s, min_speech=args.min_speech,
                              smooth=args.smooth, adapt_speaker=args.adapt_speaker)
         res = timeline.run_timelines(args.run, args.audio, args.out, cfg=cfg, png=not args.no_png,
-                                     page=not args.no_html)
+                                     page=not args.no_html, video=args.video or None, side=args.side)
     except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
     for t in res["timelines"]:

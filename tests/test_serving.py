@@ -87,6 +87,26 @@ def test_predict_an_av_model_on_a_real_javanese_clip_with_its_face_video(real_ja
     assert x["video"].shape == (len(spans), 20, 60, 100, 3) and x["audio"].shape == (len(spans), 200, 300, 1)
     assert min(int(f.max()) for f in x["video"].reshape(-1, 60, 100, 3)) > 24  # faces, no black lead-in
     assert predict.main([str(run_dir), str(clip)]) == 2  # the face video is needed: said
+    # --timeline with --video: each window's face stacks from the same span of the video
+    from emotf.serving import timeline as tl
+
+    cfg = tl.TimelineConfig(window_s=3.0, hop_s=0.5)
+    t = tl.timeline(run_dir, clip, video=clip, cfg=cfg)
+    assert t.windows and all(w["face_found"] == 1.0 and w["label"] for w in t.windows)
+    import cv2  # a video of the same length that shows no face: its windows are marked, not scored
+
+    blank = tmp_path / "wall.mp4"
+    writer = cv2.VideoWriter(str(blank), cv2.VideoWriter_fourcc(*"mp4v"), 25, (360, 270))
+    for _ in range(int(25 * t.duration_s) + 25):
+        writer.write(np.full((270, 360, 3), 128, np.uint8))
+    writer.release()
+    wall = tl.timeline(run_dir, clip, video=blank, cfg=cfg)
+    assert [w["start_s"] for w in wall.windows] == [w["start_s"] for w in t.windows]
+    assert all(w["face_found"] == 0.0 and w["label"] == "" and w["happy"] is None for w in wall.windows)
+    assert wall.segments == [] and wall.summary() == {}
+    out = tmp_path / "tl"
+    assert predict.main([str(run_dir), str(clip), "--timeline", "--video", str(blank), "--out", str(out)]) == 0
+    assert "face_found" in (out / "timeline.csv").read_text().splitlines()[0]
 
 
 def test_a_run_folder_whose_model_takes_rgb_images_still_loads_and_predicts(tiny_records, tmp_path, caplog):

@@ -48,11 +48,14 @@ def features(run, audio_path: str | Path, video_path: str | Path | None = None, 
 
 
 def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None = None, *, mode: str = "auto",
-                        side: str = "", pcfg=None, key: str = "utterance", bucket_s: float = WAVE_BUCKET_S):
+                        side: str = "", pcfg=None, key: str = "utterance", bucket_s: float = WAVE_BUCKET_S,
+                        video_offset_s: float = 0.0, faces_found: list | None = None):
     """`features` of a waveform already loaded ((n,) float32 at the records' rate), e.g. a perturbed one.
 
     A waveform model's input is padded to a whole number of ``bucket_s`` (its ``audio_length``
-    says how much is real), as evaluation batches are, so few input shapes occur.
+    says how much is real), as evaluation batches are, so few input shapes occur. ``samples`` start
+    ``video_offset_s`` into the video (a window of a long recording); ``faces_found``, where given, is
+    appended with each clip's face-detection outcome.
     """
     pcfg = pcfg or feature_config(run)
     if video_path and run.modality not in ("video", "av"):
@@ -71,8 +74,11 @@ def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None 
     if run.modality in ("video", "av"):
         if not video_path:
             raise ValueError(f"the {run.arch} model needs the face video: pass --video")
-        stacks = video.span_stacks(str(video_path), spans, side, pcfg.video_config)
+        stacks = video.span_stacks(str(video_path), [(a + video_offset_s, b + video_offset_s) for a, b in spans],
+                                   side, pcfg.video_config)
         x["video"] = np.stack([s.frames for s in stacks])
+        if faces_found is not None:
+            faces_found.extend(s.face_found for s in stacks)
     return x, spans
 
 

@@ -231,17 +231,24 @@ def _voice_activity(block: np.ndarray, cfg) -> np.ndarray:
 # --------------------------------------------------------------------------- scoring
 
 def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rate: int | None = None,
-             cfg: TimelineConfig = TimelineConfig(), model=None, progress: bool = False) -> Timeline:
+             cfg: TimelineConfig = TimelineConfig(), model=None, progress: bool = False,
+             video: str | Path | None = None, side: str = "") -> Timeline:
     """The timeline of one recording: a file path, or a (n,) float waveform at ``sample_rate``.
+
+    ``video`` (audio-visual and video models): the face video of the same recording; each window's face stacks
+    come from the same span of it. A window in none of whose clips a face is found is marked (``face_found``
+    0) and not scored: its label is empty, not guessed from the fixed fallback crop.
 
     Raises:
         BadInputError: an unreadable file (naming it).
-        ValueError: a model that needs the face video (not taken here yet), or a waveform without its rate.
+        ValueError: a model that needs the face video without it (or the other way round), or a waveform without
+            its rate.
     """
     run = open_run(run_dir)
-    if run.modality in ("video", "av"):
-        raise ValueError(f"the {run.arch} model needs the face video for each window; --timeline takes audio-only "
-                         f"models ({run.arch} runs are not supported by --timeline yet)")
+    if run.modality in ("video", "av") and not video:
+        raise ValueError(f"the {run.arch} model needs the face video for each window: pass --video")
+    if video and run.modality not in ("video", "av"):
+        raise ValueError(f"the {run.arch} model hears the audio only, so --video {video} would be ignored")
     model = model or run.load_model()
     pcfg = feature_config(run)
     rate = pcfg.audio.sample_rate_hz
@@ -258,7 +265,7 @@ def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rat
     else:
         blocks = stream_audio(source, rate, size, notes)
         name = str(source)
-    scorer = _Scorer(run, model, pcfg, cfg)
+    scorer = _Scorer(run, model, pcfg, cfg, video, side)
     speech, levels = [], []
     window, hop = int(round(cfg.window_s * rate)), int(round(cfg.hop_s * rate))
     buffer, buffer_start, total, next_start = np.zeros(0, np.float32), 0, 0, 0
@@ -286,7 +293,10 @@ def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rat
     rows = scorer.finish()
     _smooth(rows, run.class_names, cfg.smooth)
     duration = total / rate
-    return Timeline(name, duration, tuple(run.class_names), rows, segments(rows, cfg, duration, flags),
+    found = segments(rows, cfg, duration, flags)
+    marked = [{**r, "label": "", "label_raw": "", **dict.fromkeys(run.class_names)} for r in scorer.faceless]
+    rows = sorted(rows + marked, key=lambda r: r["start_s"])
+    return Timeline(name, duration, tuple(run.class_names), rows, found,
                     flags, np.concatenate(levels) if levels else np.zeros(0, np.float32), cfg,
                     notes.get("truncated", ""))
 
@@ -294,12 +304,13 @@ def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rat
 class _Scorer:
     """Windows in, rows out: the model's inputs made as its records were, scored a batch at a time."""
 
-    def __init__(self, run, model, pcfg: PreprocessConfig, cfg: TimelineConfig):
-        self.run, self.model, self.pcfg, self.cfg = run, model, pcfg, cfg
+    def __init__(self, run, model, pcfg: PreprocessConfig, cfg: TimelineConfig, video=None, side: str = ""):
+        self.run, self.model, self.pcfg, self.cfg, self.video, self.side = run, model, pcfg, cfg, video, side
         self.rate = pcfg.audio.sample_rate_hz
         self.frame = self.rate * VAD_FRAME_MS // 1000
         self.pending: list[tuple[dict, dict[str, np.ndarray]]] = []
         self.rows: list[dict[str, Any]] = []
+        self.faceless: list[dict[str, Any]] = []
         if cfg.adapt_speaker:  # the model cut at its pooled features; the head runs once all windows are in
             from emotf.models import adaptation  # imports TensorFlow: deferred, so the module loads without it
 
@@ -312,9 +323,16 @@ class _Scorer:
         share = float(flags[a:b].mean()) if b > a else 0.0
         if share < self.cfg.min_speech or share == 0.0:
             return
-        x, _ = features_of_samples(self.run, samples, pcfg=self.pcfg, key=f"t{start}")
+        faces: list[bool] = []
+        x, _ = features_of_samples(self.run, samples, self.video, side=self.side, pcfg=self.pcfg, key=f"t{start}",
+                                   video_offset_s=start / self.rate, faces_found=faces)
         row = {"start_s": round(start / self.rate, 3), "end_s": round((start + len(samples)) / self.rate, 3),
                "speech_share": round(share, 3)}
+        if self.video:
+            row["face_found"] = round(float(np.mean(faces)), 3) if faces else 0.0
+            if not any(faces):  # marked, not guessed: the fallback crop holds no face
+                self.faceless.append(row)
+                return
         self.pending.append((row, x))
         if len(self.pending) >= self.cfg.batch_size:
             self._score()
@@ -336,7 +354,7 @@ class _Scorer:
             probs = np.asarray(self.model.predict_on_batch(batch), np.float64)
         else:  # spectrogram images: a window may hold several clips, whose probabilities are averaged
             counts = [len(x["audio"]) for x in xs]
-            stacked = {"audio": np.concatenate([x["audio"] for x in xs])}
+            stacked = {k: np.concatenate([x[k] for x in xs]) for k in xs[0]}
             clip_probs = np.asarray(self.model.predict_on_batch(model_inputs(self.run, stacked)), np.float64)
             bounds = np.cumsum([0, *counts])
             probs = np.stack([clip_probs[bounds[i]:bounds[i + 1]].mean(axis=0) for i in range(len(xs))])
@@ -433,8 +451,9 @@ def table(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rate: 
     return pd.DataFrame(rows)
 
 
-def window_columns(class_names: Sequence[str]) -> list[str]:
-    return ["file", "start_s", "end_s", "label", "label_raw", "speech_share", *class_names]
+def window_columns(class_names: Sequence[str], video: bool = False) -> list[str]:
+    return ["file", "start_s", "end_s", "label", "label_raw", "speech_share", *(["face_found"] if video else []),
+            *class_names]
 
 
 def write_csv(timelines: Sequence[Timeline], path: str | Path) -> Path:
@@ -442,7 +461,8 @@ def write_csv(timelines: Sequence[Timeline], path: str | Path) -> Path:
     path = Path(path)
     names = timelines[0].class_names if timelines else ()
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=window_columns(names))
+        video = any("face_found" in r for t in timelines for r in t.windows)
+        w = csv.DictWriter(f, fieldnames=window_columns(names, video))
         w.writeheader()
         for t in timelines:
             for r in t.windows:
@@ -483,12 +503,13 @@ def timeline_png(t: Timeline, path: str | Path) -> Path:
     top.set_ylabel("dBFS")
     top.set_title(f"{Path(t.file).name}: level (speech in blue) and emotion per {t.config.window_s:g}-s window, "
                   f"every {t.config.hop_s:g} s", fontsize=9, loc="left")
-    if t.windows:  # each window drawn over the hop at its centre, its classes stacked
+    scored = [w for w in t.windows if w["label"]]  # (a window without a face is not scored)
+    if scored:  # each window drawn over the hop at its centre, its classes stacked
         margin = (t.config.window_s - t.config.hop_s) / 2
-        left = np.array([r["start_s"] + margin for r in t.windows])
-        cumulative = np.zeros(len(t.windows))
+        left = np.array([r["start_s"] + margin for r in scored])
+        cumulative = np.zeros(len(scored))
         for name in t.class_names:
-            p = np.array([r[name] for r in t.windows])
+            p = np.array([r[name] for r in scored])
             strip.bar(left, p, width=t.config.hop_s, bottom=cumulative, align="edge", color=class_colour(name),
                       linewidth=0)
             cumulative += p
@@ -509,12 +530,14 @@ def audio_files(folder: str | Path) -> list[Path]:
 
 
 def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str | Path, *,
-                  cfg: TimelineConfig = TimelineConfig(), png: bool = True, page: bool = True) -> dict[str, Any]:
+                  cfg: TimelineConfig = TimelineConfig(), png: bool = True, page: bool = True,
+                  video: str | Path | None = None, side: str = "") -> dict[str, Any]:
     """The timelines of recordings and folders of recordings, written to ``out_dir``: timeline.csv (every window
     of every recording), timeline.json (segments, windows, summaries, skipped files), and a PNG and a
     self-contained HTML page (`html_report`) per recording.
 
     A file that cannot be read is listed with why in timeline.json's "skipped" (and logged); the others go on.
+    ``video`` (audio-visual and video models; one recording): its face video (`timeline`).
     A folder's other files (text, images) are not recordings and are left alone.
 
     Returns:
@@ -525,10 +548,12 @@ def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str
     run = open_run(run_dir)
     model = run.load_model()
     files = [f for p in map(Path, paths) for f in (audio_files(p) if p.is_dir() else [p])]
+    if video and len(files) != 1:
+        raise ValueError(f"--video is the face video of one recording; {len(files)} were given")
     done, skipped, written = [], [], []
     for f in files:
         try:
-            t = timeline(run_dir, f, cfg=cfg, model=model, progress=_longer_than_a_minute(f))
+            t = timeline(run_dir, f, cfg=cfg, model=model, progress=_longer_than_a_minute(f), video=video, side=side)
         except BadInputError as e:
             log.warning("skipped %s", e)
             skipped.append({"file": str(f), "reason": str(e)})
@@ -589,7 +614,7 @@ def html_report(t: Timeline, path: str | Path, *, audio_mp3: bytes | None = None
     width = max(t.duration_s, 1e-3)
     margin = (t.config.window_s - t.config.hop_s) / 2
     bars = []
-    for i, w in enumerate(t.windows):
+    for i, w in enumerate(w for w in t.windows if w["label"]):
         y = 0.0
         for name in t.class_names:
             h = w[name]
