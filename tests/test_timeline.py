@@ -23,9 +23,9 @@ CFG = tl.TimelineConfig(window_s=3.0, hop_s=1.0, smooth=3, block_s=20.0)  # bloc
 
 @pytest.fixture(scope="module")
 def long_recording(tiny_wave_records, tmp_path_factory):
-    """Test speakers' clips of the synthetic RAVDESS corpus, 4.5 s of quiet room noise between them (longer than a
-    window), every other clip 12 dB quieter: (path, [(speech start, speech end, clip path)])."""
-    clips = sorted((tiny_wave_records["ravdess"].parents[2] / "ravdess").glob("Actor_0[56]/*.wav"))[:8]
+    """20 clips of the synthetic RAVDESS corpus, 4.5 s of quiet room noise between them (longer than a window),
+    every other clip 12 dB quieter, over 2.5 minutes in all: (path, [(speech start, speech end, clip path)])."""
+    clips = sorted((tiny_wave_records["ravdess"].parents[2] / "ravdess").glob("Actor_0[3-6]/*.wav"))[::-1][:20]
     return _concatenated(clips, tmp_path_factory.mktemp("long") / "session.flac")
 
 
