@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--adapt-speaker", action="store_true",
                    help="each recording is one speaker's: standardise its windows' pooled features with its own "
                         "statistics (whisper_tiny's default head; docs/training.md)")
+    t.add_argument("--workers", type=int, default=1,
+                   help="processes taking the files of a folder in turn, each with the model loaded once")
     t.add_argument("--no-png", action="store_true", help="no picture per recording")
     t.add_argument("--no-html", action="store_true", help="no page (audio player + emotion strip) per recording")
     args = p.parse_args(argv)
@@ -89,7 +91,8 @@ def _timeline(args) -> int:
         cfg = TimelineConfig(window_s=args.window_s, hop_s=args.hop_s, min_speech=args.min_speech,
                              smooth=args.smooth, adapt_speaker=args.adapt_speaker)
         res = timeline.run_timelines(args.run, args.audio, args.out, cfg=cfg, png=not args.no_png,
-                                     page=not args.no_html, video=args.video or None, side=args.side)
+                                     page=not args.no_html, video=args.video or None, side=args.side,
+                                     workers=args.workers)
     except (BadInputError, *cli.USER_ERRORS) as e:
         return cli.fail(e)
     for t in res["timelines"]:

@@ -147,6 +147,11 @@ def test_the_command_names_every_bad_input_and_writes_the_rest(wave_run, long_re
     header = (out / "timeline.csv").read_text().splitlines()[0].split(",")
     assert header[:6] == ["file", "start_s", "end_s", "label", "label_raw", "speech_share"]
     assert predict.main([str(wave_run), str(folder)]) == 2  # a folder without --timeline: said, not guessed
+    # two worker processes take the files in turn: the same table, the same skipped file
+    assert predict.main([str(wave_run), str(folder), "--timeline", "--out", str(tmp_path / "two"), "--smooth", "3",
+                         "--workers", "2", "--no-png", "--no-html"]) == 0
+    two = json.loads((tmp_path / "two" / "timeline.json").read_text())
+    assert two["recordings"] == rep["recordings"] and two["skipped"] == rep["skipped"]
 
 
 def test_the_picture_has_the_level_and_a_strip_of_class_colours(wave_run, long_recording, tmp_path):

@@ -40,6 +40,9 @@ class BadInputError(Exception):
         self.path = str(path)
         self.reason = reason
 
+    def __reduce__(self):  # crosses process boundaries whole (a worker's skip reaches the parent)
+        return type(self), (self.path, self.reason)
+
 
 @dataclasses.dataclass
 class LoadedAudio:

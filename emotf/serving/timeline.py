@@ -23,7 +23,9 @@ import html
 import io
 import json
 import logging
+import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -531,32 +533,30 @@ def audio_files(folder: str | Path) -> list[Path]:
 
 def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str | Path, *,
                   cfg: TimelineConfig = TimelineConfig(), png: bool = True, page: bool = True,
-                  video: str | Path | None = None, side: str = "") -> dict[str, Any]:
+                  video: str | Path | None = None, side: str = "", workers: int = 1) -> dict[str, Any]:
     """The timelines of recordings and folders of recordings, written to ``out_dir``: timeline.csv (every window
     of every recording), timeline.json (segments, windows, summaries, skipped files), and a PNG and a
     self-contained HTML page (`html_report`) per recording.
 
     A file that cannot be read is listed with why in timeline.json's "skipped" (and logged); the others go on.
     ``video`` (audio-visual and video models; one recording): its face video (`timeline`).
-    A folder's other files (text, images) are not recordings and are left alone.
+    A folder's other files (text, images) are not recordings and are left alone. ``workers`` > 1: that many
+    processes, each with the model loaded once, take the files in turn (each file's memory bounded as alone;
+    the results written in the files' order).
 
     Returns:
         {"timelines": [...], "skipped": [{"file", "reason"}], "written": [paths]}.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run = open_run(run_dir)
-    model = run.load_model()
     files = [f for p in map(Path, paths) for f in (audio_files(p) if p.is_dir() else [p])]
     if video and len(files) != 1:
         raise ValueError(f"--video is the face video of one recording; {len(files)} were given")
     done, skipped, written = [], [], []
-    for f in files:
-        try:
-            t = timeline(run_dir, f, cfg=cfg, model=model, progress=_longer_than_a_minute(f), video=video, side=side)
-        except BadInputError as e:
-            log.warning("skipped %s", e)
-            skipped.append({"file": str(f), "reason": str(e)})
+    for f, t in zip(files, _timelines(run_dir, files, cfg, video, side, workers), strict=True):
+        if isinstance(t, BadInputError):
+            log.warning("skipped %s", t)
+            skipped.append({"file": str(f), "reason": str(t)})
             continue
         if t.truncated:
             log.warning("%s: truncated: %s; its timeline covers that part", f, t.truncated)
@@ -569,6 +569,38 @@ def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str
     written = [write_csv(done, out / "timeline.csv"), write_json(done, out / "timeline.json", skipped=skipped,
                                                                  config=cfg), *written]
     return {"timelines": done, "skipped": skipped, "written": [str(w) for w in written]}
+
+
+def _timelines(run_dir, files: Sequence[Path], cfg: TimelineConfig, video, side: str,
+               workers: int) -> Iterator[Timeline | BadInputError]:
+    """Each file's timeline, or the error that names why it cannot be read, in the files' order."""
+    if workers <= 1 or len(files) <= 1:
+        model = open_run(run_dir).load_model()
+        for f in files:
+            try:
+                yield timeline(run_dir, f, cfg=cfg, model=model, progress=_longer_than_a_minute(f), video=video,
+                               side=side)
+            except BadInputError as e:
+                yield e
+        return
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that holds TensorFlow
+    with futures.ProcessPoolExecutor(min(workers, len(files)), mp_context=ctx, initializer=_load_worker,
+                                     initargs=(str(run_dir),)) as pool:
+        yield from pool.map(_worker_timeline, files, [cfg] * len(files))
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _load_worker(run_dir: str) -> None:
+    _WORKER["run"], _WORKER["model"] = run_dir, open_run(run_dir).load_model()
+
+
+def _worker_timeline(f: Path, cfg: TimelineConfig) -> Timeline | BadInputError:
+    try:
+        return timeline(_WORKER["run"], f, cfg=cfg, model=_WORKER["model"])
+    except BadInputError as e:
+        return e
 
 
 def _stem(f: Path, files: Sequence[Path]) -> str:
