@@ -458,14 +458,16 @@ def window_columns(class_names: Sequence[str], video: bool = False) -> list[str]
             *class_names]
 
 
-def write_csv(timelines: Sequence[Timeline], path: str | Path) -> Path:
-    """One row per scored window of every recording (the table pandas reads: ``pd.read_csv(path)``)."""
+def write_csv(timelines: Sequence[Timeline], path: str | Path, *, append: bool = False) -> Path:
+    """One row per scored window of every recording (the table pandas reads: ``pd.read_csv(path)``); ``append``:
+    add the rows to the table a first call wrote (with the same model and inputs)."""
     path = Path(path)
     names = timelines[0].class_names if timelines else ()
-    with open(path, "w", newline="") as f:
+    with open(path, "a" if append else "w", newline="") as f:
         video = any("face_found" in r for t in timelines for r in t.windows)
         w = csv.DictWriter(f, fieldnames=window_columns(names, video))
-        w.writeheader()
+        if not append:
+            w.writeheader()
         for t in timelines:
             for r in t.windows:
                 w.writerow({"file": t.file, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}})
@@ -553,6 +555,8 @@ def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str
     if video and len(files) != 1:
         raise ValueError(f"--video is the face video of one recording; {len(files)} were given")
     done, skipped, written = [], [], []
+    table_csv = out / "timeline.csv"
+    table_csv.unlink(missing_ok=True)
     for f, t in zip(files, _timelines(run_dir, files, cfg, video, side, workers), strict=True):
         if isinstance(t, BadInputError):
             log.warning("skipped %s", t)
@@ -561,13 +565,16 @@ def run_timelines(run_dir: str | Path, paths: Sequence[str | Path], out_dir: str
         if t.truncated:
             log.warning("%s: truncated: %s; its timeline covers that part", f, t.truncated)
         log.debug("%s", t.summary_line())
+        # each recording's rows as it is done: a run stopped partway keeps the table of the files it finished
+        write_csv([t], table_csv, append=bool(done))
         done.append(t)
         if png:
             written.append(timeline_png(t, out / f"{_stem(f, files)}.png"))
         if page:
             written.append(html_report(t, out / f"{_stem(f, files)}.html"))
-    written = [write_csv(done, out / "timeline.csv"), write_json(done, out / "timeline.json", skipped=skipped,
-                                                                 config=cfg), *written]
+    if not done:
+        write_csv([], table_csv)  # the header alone
+    written = [table_csv, write_json(done, out / "timeline.json", skipped=skipped, config=cfg), *written]
     return {"timelines": done, "skipped": skipped, "written": [str(w) for w in written]}
 
 
