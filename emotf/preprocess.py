@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging()  # no TensorFlow: the records are written with protobuf (emotf.records.schema)
     interrupts.install()
+    if args.beam_options and args.runner != "beam":  # before any work (the embedded corpus is generated below)
+        return cli.fail(ValueError("--beam-options goes with --runner beam"))
     from emotf.records import folder, writer
 
     corpus, data, corpus_name = args.corpus, args.data, None
@@ -209,8 +211,6 @@ def main(argv: list[str] | None = None) -> int:
         out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
             args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
             sample_rate_hz=args.sample_rate, face_crop=args.face_crop))
-        if args.beam_options and args.runner != "beam":
-            raise ValueError("--beam-options goes with --runner beam")
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,
                        progress=not args.no_progress, runner=args.runner, beam_options=args.beam_options)
     except (writer.PreprocessError, *cli.USER_ERRORS) as e:

@@ -147,11 +147,24 @@ def test_the_command_names_every_bad_input_and_writes_the_rest(wave_run, long_re
     header = (out / "timeline.csv").read_text().splitlines()[0].split(",")
     assert header[:6] == ["file", "start_s", "end_s", "label", "label_raw", "speech_share"]
     assert predict.main([str(wave_run), str(folder)]) == 2  # a folder without --timeline: said, not guessed
-    # two worker processes take the files in turn: the same table, the same skipped file
-    assert predict.main([str(wave_run), str(folder), "--timeline", "--out", str(tmp_path / "two"), "--smooth", "3",
-                         "--workers", "2", "--no-png", "--no-html"]) == 0
-    two = json.loads((tmp_path / "two" / "timeline.json").read_text())
-    assert two["recordings"] == rep["recordings"] and two["skipped"] == rep["skipped"]
+
+
+@pytest.mark.slow  # whole-pipeline: two processes each loading TensorFlow and the model; CI runs it
+def test_two_worker_processes_give_the_same_table(wave_run, long_recording, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "empty.wav").write_bytes(b"")
+    x, _ = sf.read(long_recording[0], dtype="float32")
+    for i in range(3):
+        sf.write(folder / f"part{i}.wav", x[i * 20 * RATE:(i + 1) * 20 * RATE], RATE)
+    reps = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        assert predict.main([str(wave_run), str(folder), "--timeline", "--out", str(out), "--workers", workers,
+                             "--no-png", "--no-html"]) == 0
+        reps.append(json.loads((out / "timeline.json").read_text()))
+    assert reps[0]["recordings"] == reps[1]["recordings"] and len(reps[0]["recordings"]) == 3
+    assert reps[0]["skipped"] == reps[1]["skipped"] and reps[1]["skipped"][0]["file"].endswith("empty.wav")
 
 
 def test_the_picture_has_the_level_and_a_strip_of_class_colours(wave_run, long_recording, tmp_path):

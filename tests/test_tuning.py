@@ -103,6 +103,7 @@ def _tensorboard_plugins(logdir):
             for v in e.summary.value}
 
 
+@pytest.mark.slow  # whole-pipeline: a search, then fit --hparams of its best (wave_run and others use --hparams)
 def test_best_hparams_retrain_with_fit_and_test_once(tiny_records, tmp_path):
     from emotf import fit
 
