@@ -31,15 +31,17 @@ def class_colour(name: str) -> str:
     return palette[sum(map(ord, name)) % len(palette)]
 
 
-def time_axis(ax, duration_s: float) -> None:
-    """An x axis in m:ss (h:mm:ss past an hour) over [0, duration_s]."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+def clock(seconds: float) -> str:
+    """``m:ss``, ``h:mm:ss`` past an hour: every time emotf shows a person."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
 
-    def clock(v, _pos):
-        m, s = divmod(int(round(v)), 60)
-        return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+def time_axis(ax, duration_s: float) -> None:
+    """An x axis in `clock` time over [0, duration_s]."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.set_xlim(0, max(duration_s, 1e-3))
     ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 3, 5, 6, 10]))
-    ax.xaxis.set_major_formatter(FuncFormatter(clock))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: clock(v)))
     ax.set_xlabel("time (m:ss)")

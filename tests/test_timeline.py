@@ -109,7 +109,7 @@ def test_reading_is_bounded_blocks_of_any_rate_and_channel_count(tmp_path):
     x = np.sin(np.arange(int(96000 * 7.3)) * 0.01).astype(np.float32) * 0.5
     path = tmp_path / "four.wav"
     sf.write(path, np.stack([x, x, x, x], axis=1), 96000, subtype="PCM_24")
-    blocks = list(tl.stream_audio(path, RATE, 2 * RATE))
+    blocks = list(audio.stream_audio(path, RATE, 2 * RATE))
     assert [len(b) for b in blocks[:-1]] == [2 * RATE] * 3 and 0 < len(blocks[-1]) <= 2 * RATE
     assert sum(map(len, blocks)) == pytest.approx(7.3 * RATE, abs=2)
 

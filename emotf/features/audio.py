@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,20 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         raise BadInputError(str(path), f"cannot decode audio ({type(cause).__name__}: {cause})") from None
 
 
+def _existing(path: str | Path) -> Path:
+    """``path``, a file with something in it.
+
+    Raises:
+        BadInputError: no such file, or 0 bytes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(str(path), "audio file not found")
+    if path.stat().st_size == 0:
+        raise BadInputError(str(path), "empty file (0 bytes)")
+    return path
+
+
 def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: float | None = None) -> LoadedAudio:
     """Load, check and (if allowed) convert an audio file to mono float32 at ``cfg.sample_rate_hz``.
 
@@ -138,11 +153,7 @@ def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: 
         BadInputError: missing, unreadable, empty, truncated or silent audio,
             or a sample rate / channel count that cannot (or may not) be converted.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(str(path), "audio file not found")
-    if path.stat().st_size == 0:
-        raise BadInputError(str(path), "empty file (0 bytes)")
+    path = _existing(path)
     if path.suffix.lower() == ".wav":
         reason = _wav_truncation(path)
         if reason:
@@ -188,6 +199,85 @@ def load_audio(path: str | Path, cfg: AudioConfig, start_s: float = 0.0, end_s: 
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.1f}"
         raise BadInputError(str(path), f"silent audio (peak {level} dBFS, threshold {cfg.silence_dbfs} dBFS)")
     return LoadedAudio(mono, ", ".join(converted), band_limit)
+
+
+# --------------------------------------------------------------------------- reading long recordings
+
+# Read by libsndfile when streamed; everything else by FFmpeg, which stops where a truncated file's audio does
+# (libsndfile's MP3 decoder pads it to the length its header declares).
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+def stream_audio(path: str | Path, rate: int, block: int, notes: dict | None = None) -> Iterator[np.ndarray]:
+    """The recording as mono float32 blocks of ``block`` samples at ``rate`` (the last shorter); any channel count
+    is averaged, any rate resampled (soxr, as a stream).
+
+    A file that holds less audio than its header declares (a truncated MP3, a recording cut short) gives what it
+    holds, and ``notes["truncated"]`` says how much that is.
+
+    Raises:
+        BadInputError: a missing, empty or unreadable file (naming it).
+    """
+    path = _existing(path)
+    size = block
+    pending = np.zeros(0, np.float32)
+    for chunk in _decoded_chunks(path, rate, {} if notes is None else notes):
+        pending = np.concatenate([pending, chunk]) if len(pending) else chunk
+        while len(pending) >= size:
+            yield pending[:size]
+            pending = pending[size:]
+    if len(pending):
+        yield pending
+
+
+def _decoded_chunks(path: Path, rate: int, notes: dict) -> Iterator[np.ndarray]:
+    """Mono float32 pieces at ``rate`` of any length, in order: uncompressed and lossless files through
+    libsndfile, everything else through FFmpeg (libsndfile's MP3 decoder pads a truncated file to the length its
+    header declares; FFmpeg stops where the audio does)."""
+    try:
+        file = sf.SoundFile(str(path)) if path.suffix.lower() in SOUNDFILE_EXTENSIONS else None
+    except Exception:  # not what its name says: FFmpeg
+        file = None
+    if file is not None:
+        with file:
+            stream = soxr.ResampleStream(file.samplerate, rate, 1, dtype="float32") if file.samplerate != rate else None
+            read = 0
+            try:
+                for block in file.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                    read += len(block)
+                    mono = np.ascontiguousarray(block.mean(axis=1), dtype=np.float32)
+                    yield stream.resample_chunk(mono) if stream else mono
+            except Exception as e:
+                notes["truncated"] = f"decoding stopped after {read / file.samplerate:.1f} s: {e}"
+            if file.frames > 0 and read < file.frames and "truncated" not in notes:
+                rate_in = file.samplerate
+                notes["truncated"] = (f"decoded {read / rate_in:.1f} s of the {file.frames / rate_in:.1f} s its "
+                                      f"header declares")
+            if stream:
+                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        return
+    import av  # PyAV: 36 ms at import, which only compressed formats and containers need
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise BadInputError(str(path), "no audio stream in this file")
+            # FFmpeg's own resampler downmixes and resamples as it decodes
+            to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            decoded = 0
+            for frame in container.decode(container.streams.audio[0]):
+                decoded += frame.samples / frame.sample_rate
+                for out in to_mono.resample(frame):
+                    yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            for out in to_mono.resample(None):
+                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            declared = (container.duration or 0) / av.time_base
+            if declared and decoded < 0.98 * declared - 0.1:
+                notes["truncated"] = f"decoded {decoded:.1f} s of the {declared:.1f} s its header declares"
+    except BadInputError:
+        raise
+    except Exception as e:
+        raise BadInputError(str(path), f"cannot decode audio ({type(e).__name__}: {e})") from None
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -252,6 +342,12 @@ def segment(x: np.ndarray, cfg: AudioConfig, mode: str, key: str) -> list[tuple[
             for i, (a, b) in enumerate(clip_spans(len(x), cfg))]
 
 
+def frame_power(x: np.ndarray, frame: int) -> np.ndarray:
+    """Mean power of each whole ``frame``-sample frame of ``x``: (len(x) // frame,)."""
+    n = len(x) // frame
+    return (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
+
+
 def active_level_dbfs(x: np.ndarray, cfg: AudioConfig, *, frame_ms: float = 25.0, range_db: float = 30.0) -> float:
     """Recording level of speech, in dB re full scale: the RMS of the 25-ms frames within 30 dB of the loudest.
 
@@ -262,8 +358,7 @@ def active_level_dbfs(x: np.ndarray, cfg: AudioConfig, *, frame_ms: float = 25.0
         x: (n,) waveform, full scale ±1.
     """
     frame = max(1, int(frame_ms / 1000 * cfg.sample_rate_hz))
-    n = len(x) // frame
-    power = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) if n else np.array([np.mean(x ** 2)])
+    power = frame_power(x, frame) if len(x) >= frame else np.array([np.mean(x ** 2)])
     power = np.maximum(power, 1e-12)
     active = power[power >= power.max() * 10.0 ** (-range_db / 10.0)]
     return float(10.0 * np.log10(active.mean()))
@@ -411,12 +506,12 @@ VAD_FRAME_MS = 30
 VAD_LEVEL_DBFS = -26.0  # the speech level the detector sees, whatever the recording's
 
 
-def speech_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+def speech_frames(x: np.ndarray, cfg: AudioConfig, *, level_dbfs: float | None = None) -> np.ndarray:
     """WebRTC VAD's decision for each 30-ms frame of ``x``: (n_frames,) bool.
 
     The detector sees a copy scaled to a fixed speech level (``VAD_LEVEL_DBFS``,
-    by `active_level_dbfs`), so its decisions do not depend on how loud the
-    recording is.
+    by `active_level_dbfs`, or ``level_dbfs`` where the caller has it), so its
+    decisions do not depend on how loud the recording is.
     """
     if cfg.sample_rate_hz not in (8000, 16000, 32000, 48000):
         raise ValueError(f"WebRTC VAD needs 8, 16, 32 or 48 kHz audio. Received: {cfg.sample_rate_hz} Hz")
@@ -424,7 +519,8 @@ def speech_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     n = len(x) // frame
     if n == 0:
         return np.zeros(0, bool)
-    scaled = x[: n * frame] * np.float32(10.0 ** ((VAD_LEVEL_DBFS - active_level_dbfs(x, cfg)) / 20.0))
+    level = active_level_dbfs(x, cfg) if level_dbfs is None else level_dbfs
+    scaled = x[: n * frame] * np.float32(10.0 ** ((VAD_LEVEL_DBFS - level) / 20.0))
     pcm = to_pcm16(scaled).reshape(n, frame)
     vad = webrtcvad.Vad(cfg.vad_aggressiveness)
     return np.array([vad.is_speech(f.tobytes(), cfg.sample_rate_hz) for f in pcm], dtype=bool)

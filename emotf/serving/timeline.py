@@ -6,8 +6,9 @@
         ──▶ the model's inputs, made as its records were (`emotf.features.inputs`) ──▶ batches ──▶ one row a window
         ──▶ [median over ``smooth`` windows] ──▶ segments of one label ──▶ CSV, JSON, PNG
 
-Memory is bounded whatever the recording's length: audio is decoded ``block_s`` at a time (soundfile, or FFmpeg
-through PyAV for MP3/MP4 and other containers), resampled as a stream, and only the last window's samples are
+Memory is bounded whatever the recording's length: audio is decoded ``block_s`` at a time
+(`emotf.features.audio.stream_audio`: soundfile, or FFmpeg for MP3/MP4 and other containers), resampled as a
+stream, and only the last window's samples are
 kept; what grows with the length is one byte of voice activity and one float of level per 30 ms (0.5 MB an hour)
 and the rows. Each window owns the ``hop_s`` at its centre, so segments and the speech-time summary tile the
 recording without overlap.
@@ -40,12 +41,11 @@ from emotf.corpora.base import VIDEO_EXTENSIONS
 from emotf.features import audio
 from emotf.features.audio import VAD_FRAME_MS, BadInputError
 from emotf.features.inputs import feature_config, features_of_samples, model_inputs
-from emotf.figures import class_colour, pyplot, time_axis
+from emotf.figures import class_colour, clock, pyplot, time_axis
 from emotf.runs import open_run
 
 log = logging.getLogger("emotf")
 
-SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", *VIDEO_EXTENSIONS)
 # A frame this far under the block's speech level, or under this absolute level, is silence whatever the detector
 # says: the detector sees each block scaled to one speech level, and a block of room noise must not become speech.
@@ -124,110 +124,30 @@ class Timeline:
         total = sum(seconds.values())
         return {n: seconds[n] / total for n in self.class_names} if total else {}
 
-    def summary_line(self) -> str:
+    def shares(self) -> str:
+        """The summary in words, commonest first: "neutral 25%, sad 20%, ..." ("no speech found" without)."""
         shares = sorted(self.summary().items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{n} {s:.0%}" for n, s in shares if s > 0) or "no speech found"
+
+    def summary_line(self) -> str:
         speech_s = float(self.speech.sum()) * VAD_FRAME_MS / 1000
-        head = f"{self.file}: {_clock(self.duration_s)}, speech {_clock(speech_s)}, {len(self.windows)} windows"
-        if not shares:
-            return head + ": no speech found"
-        return head + ": " + ", ".join(f"{n} {s:.0%}" for n, s in shares if s > 0)
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
+        return (f"{self.file}: {clock(self.duration_s)}, speech {clock(speech_s)}, {len(self.windows)} windows: "
+                f"{self.shares()}")
 
 
 # --------------------------------------------------------------------------- reading
 
-def stream_audio(path: str | Path, rate: int, block: int, notes: dict | None = None) -> Iterator[np.ndarray]:
-    """The recording as mono float32 blocks of ``block`` samples at ``rate`` (the last shorter); any channel count
-    is averaged, any rate resampled (soxr, as a stream).
-
-    A file that holds less audio than its header declares (a truncated MP3, a recording cut short) gives what it
-    holds, and ``notes["truncated"]`` says how much that is.
-
-    Raises:
-        BadInputError: a missing, empty or unreadable file (naming it).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(str(path), "audio file not found")
-    if path.stat().st_size == 0:
-        raise BadInputError(str(path), "empty file (0 bytes)")
-    size = block
-    pending = np.zeros(0, np.float32)
-    for chunk in _decoded_chunks(path, rate, {} if notes is None else notes):
-        pending = np.concatenate([pending, chunk]) if len(pending) else chunk
-        while len(pending) >= size:
-            yield pending[:size]
-            pending = pending[size:]
-    if len(pending):
-        yield pending
-
-
-def _decoded_chunks(path: Path, rate: int, notes: dict) -> Iterator[np.ndarray]:
-    """Mono float32 pieces at ``rate`` of any length, in order: uncompressed and lossless files through
-    libsndfile, everything else through FFmpeg (libsndfile's MP3 decoder pads a truncated file to the length its
-    header declares; FFmpeg stops where the audio does)."""
-    try:
-        file = sf.SoundFile(str(path)) if path.suffix.lower() in SOUNDFILE_EXTENSIONS else None
-    except Exception:  # not what its name says: FFmpeg
-        file = None
-    if file is not None:
-        with file:
-            stream = soxr.ResampleStream(file.samplerate, rate, 1, dtype="float32") if file.samplerate != rate else None
-            read = 0
-            try:
-                for block in file.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
-                    read += len(block)
-                    mono = np.ascontiguousarray(block.mean(axis=1), dtype=np.float32)
-                    yield stream.resample_chunk(mono) if stream else mono
-            except Exception as e:
-                notes["truncated"] = f"decoding stopped after {read / file.samplerate:.1f} s: {e}"
-            if file.frames > 0 and read < file.frames and "truncated" not in notes:
-                rate_in = file.samplerate
-                notes["truncated"] = (f"decoded {read / rate_in:.1f} s of the {file.frames / rate_in:.1f} s its "
-                                      f"header declares")
-            if stream:
-                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-        return
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise BadInputError(str(path), "no audio stream in this file")
-            # FFmpeg's own resampler downmixes and resamples as it decodes
-            to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            decoded = 0
-            for frame in container.decode(container.streams.audio[0]):
-                decoded += frame.samples / frame.sample_rate
-                for out in to_mono.resample(frame):
-                    yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            for out in to_mono.resample(None):
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            declared = (container.duration or 0) / av.time_base
-            if declared and decoded < 0.98 * declared - 0.1:
-                notes["truncated"] = f"decoded {decoded:.1f} s of the {declared:.1f} s its header declares"
-    except BadInputError:
-        raise
-    except Exception as e:
-        raise BadInputError(str(path), f"cannot decode audio ({type(e).__name__}: {e})") from None
-
-
 def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
-    n = len(x) // frame
-    power = (x[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
-    return (10 * np.log10(np.maximum(power, 1e-12))).astype(np.float32)
+    """Each whole frame's RMS level in dBFS."""
+    return (10 * np.log10(np.maximum(audio.frame_power(x, frame), 1e-12))).astype(np.float32)
 
 
-def _voice_activity(block: np.ndarray, cfg) -> np.ndarray:
-    """The wave records' detector on one block, with quiet frames (room noise scaled up) kept out."""
-    speech = audio.speech_frames(block, cfg)
-    if not len(speech):
-        return speech
-    levels = _frame_levels(block, cfg.sample_rate_hz * VAD_FRAME_MS // 1000)[: len(speech)]
-    floor = max(QUIET_DBFS, audio.active_level_dbfs(block, cfg) - QUIET_BELOW_SPEECH_DB)
-    return speech & (levels >= floor)
+def _voice_activity(block: np.ndarray, cfg, levels: np.ndarray) -> np.ndarray:
+    """The wave records' detector on one block (``levels``: its 30-ms frames' dBFS), with quiet frames (room
+    noise scaled up) kept out."""
+    level = audio.active_level_dbfs(block, cfg)
+    speech = audio.speech_frames(block, cfg, level_dbfs=level)
+    return speech & (levels[: len(speech)] >= max(QUIET_DBFS, level - QUIET_BELOW_SPEECH_DB))
 
 
 # --------------------------------------------------------------------------- scoring
@@ -265,7 +185,7 @@ def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rat
         blocks: Iterable[np.ndarray] = (x[i:i + size] for i in range(0, len(x), size))
         name = "<array>"
     else:
-        blocks = stream_audio(source, rate, size, notes)
+        blocks = audio.stream_audio(source, rate, size, notes)
         name = str(source)
     scorer = _Scorer(run, model, pcfg, cfg, video, side)
     speech, levels = [], []
@@ -273,8 +193,8 @@ def timeline(run_dir: str | Path, source: str | Path | np.ndarray, *, sample_rat
     buffer, buffer_start, total, next_start = np.zeros(0, np.float32), 0, 0, 0
     bar = tqdm(unit="s", disable=not progress, desc=Path(name).name, leave=False)
     for block in blocks:
-        speech.append(_voice_activity(block, pcfg.audio))
         levels.append(_frame_levels(block, frame))
+        speech.append(_voice_activity(block, pcfg.audio, levels[-1]))
         buffer = np.concatenate([buffer, block])
         total += len(block)
         bar.update(round(len(block) / rate))
@@ -633,7 +553,7 @@ def encoded_audio(path: str | Path, rate: int = 16000, bitrate: int = 32000) -> 
     with av.open(buf, "w", format="mp3") as out:
         stream = out.add_stream("mp3", rate=rate)
         stream.layout, stream.bit_rate = "mono", bitrate
-        for block in stream_audio(path, rate, 1 << 16):
+        for block in audio.stream_audio(path, rate, 1 << 16):
             frame = av.AudioFrame.from_ndarray(block[None, :].astype(np.float32), format="flt", layout="mono")
             frame.sample_rate = rate
             for packet in stream.encode(frame):
@@ -660,7 +580,7 @@ def html_report(t: Timeline, path: str | Path, *, audio_mp3: bytes | None = None
             if h > 0.002:
                 bars.append(f'<rect class="window" data-i="{i}" x="{w["start_s"] + margin:.3f}" y="{y:.4f}" '
                             f'width="{t.config.hop_s:.3f}" height="{h:.4f}" fill="{class_colour(name)}">'
-                            f'<title>{_clock(w["start_s"])} {name} {h:.0%}</title></rect>')
+                            f'<title>{clock(w["start_s"])} {name} {h:.0%}</title></rect>')
             y += h
     frames = max(1, len(t.level_db) // 2000)  # the level, at most 2000 points
     level = np.maximum(t.level_db[: len(t.level_db) // frames * frames].reshape(-1, frames).max(axis=1), -70.0) \
@@ -669,14 +589,13 @@ def html_report(t: Timeline, path: str | Path, *, audio_mp3: bytes | None = None
     points = " ".join(f"{i * step:.2f},{-v / 70:.3f}" for i, v in enumerate(level))  # 0 dBFS at the top
     legend = "".join(f'<span class="key"><i style="background:{class_colour(n)}"></i>{n}</span>'
                      for n in t.class_names)
-    rows = "".join(f'<tr class="segment" data-start="{s["start_s"]}"><td>{_clock(s["start_s"])}</td>'
-                   f'<td>{_clock(s["end_s"])}</td><td><i style="background:{class_colour(s["label"])}"></i>'
+    rows = "".join(f'<tr class="segment" data-start="{s["start_s"]}"><td>{clock(s["start_s"])}</td>'
+                   f'<td>{clock(s["end_s"])}</td><td><i style="background:{class_colour(s["label"])}"></i>'
                    f'{s["label"]}</td><td>{s["probability"]:.2f}</td><td>{s["windows"]}</td></tr>' for s in t.segments)
-    summary = ", ".join(f"{n} {v:.0%}" for n, v in sorted(t.summary().items(), key=lambda kv: -kv[1]) if v > 0)
     page = _PAGE.format(
         title=html.escape(Path(t.file).name), summary=html.escape(t.summary_line()), width=f"{width:.3f}",
         audio=base64.b64encode(audio_mp3).decode(), bars="".join(bars), points=points, legend=legend, rows=rows,
-        windows=len(t.windows), shares=html.escape(summary or "no speech found"))
+        windows=len(t.windows), shares=html.escape(t.shares()))
     Path(path).write_text(page)
     return Path(path)
 
