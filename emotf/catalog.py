@@ -25,7 +25,9 @@ class Arch:
         default_epochs: ``--epochs 0``: the reference's epochs (reference-implementation.md §7) for the
             paper's models, emotf's budget for its own (early stopping ends them sooner).
         builder: ``"module:function"`` of its ``build_<arch>(input_shape, num_classes, **kwargs)``.
-        audio_branch: whether it can be the audio branch of the ``av`` model (``--audio-arch``).
+        audio_branch: whether it can be the audio branch of the ``av`` model (``--audio-arch``). A waveform
+            architecture as the branch makes the ``av`` model read waveform records with face stacks, and train
+            with the branch's defaults (`trained_as`).
         in_paper: whether the paper has it (the others are emotf's own).
         xla: whether ``--jit-compile auto`` compiles it with XLA when training on a CPU (on a GPU auto is
             on): only where XLA was measured faster there. On the 2-core AMD EPYC (AVX-512) it was slower
@@ -67,8 +69,8 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("av", "av", 15, "emotf.models.audiovisual:build_av"),
     Arch("logmel_cnn", "waveform", 60, "emotf.models.waveform:build_logmel_cnn", in_paper=False,
          train_defaults=RECIPE),
-    Arch("whisper_tiny", "waveform", 30, "emotf.models.whisper:build_whisper_tiny", in_paper=False,
-         train_defaults=WHISPER_RECIPE),
+    Arch("whisper_tiny", "waveform", 30, "emotf.models.whisper:build_whisper_tiny", audio_branch=True,
+         in_paper=False, train_defaults=WHISPER_RECIPE),
 )}
 AUDIO_BRANCHES = tuple(a.name for a in ARCHS.values() if a.audio_branch)
 MODALITIES = ("audio", "video", "av", "waveform")
@@ -80,6 +82,18 @@ def arch(name: str) -> Arch:
         return ARCHS[name]
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; choose one of {sorted(ARCHS)}") from None
+
+
+def wave_audio(name: str, audio_arch: str) -> bool:
+    """Whether a model reads the waveform beside the face stack: ``av`` with a waveform audio branch."""
+    return arch(name).modality == "av" and arch(audio_arch).modality == "waveform"
+
+
+def trained_as(name: str, audio_arch: str) -> Arch:
+    """The architecture whose training defaults and epochs a run of ``name`` takes: its own, except ``av`` with a
+    waveform audio branch, which trains as that branch does (the pretrained encoder's recipe, the face stream
+    added), so that the audio-visual model and its audio branch alone differ only by the face."""
+    return arch(audio_arch) if wave_audio(name, audio_arch) else arch(name)
 
 
 # The paper's 4 classes, in its index order (hap=0, sad=1, ang=2, neu=3), and its 3. "all" keeps every class.

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emotf.catalog import ARCHS
+from emotf.catalog import trained_as
 from emotf.config import TrainConfig
 
 log = logging.getLogger("emotf")
@@ -140,13 +140,14 @@ def load_hparams(path: str | Path) -> dict[str, Any]:
 def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hparams: str = "") -> TrainConfig:
     """TrainConfig from the flags, in this order of precedence: a flag given in ``argv``; a value of the
     ``hparams`` file (its keys that are not TrainConfig fields become builder arguments); the architecture's
-    own training defaults (``train_defaults`` in `emotf.catalog.ARCHS`: the recipe of ``logmel_cnn``);
+    own training defaults (``train_defaults`` in `emotf.catalog.ARCHS`: the recipe of ``logmel_cnn``; for ``av``
+    with a waveform audio branch, the branch's: `emotf.catalog.trained_as`);
     the flag's default (the paper's settings).
     """
     cfg = config_from_args(args)
     explicit = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    fields = {k: v for k, v in ARCHS[cfg.arch].train_defaults.items() if flag(k) not in explicit}
+    fields = {k: v for k, v in trained_as(cfg.arch, cfg.audio_arch).train_defaults.items() if flag(k) not in explicit}
     model = {}
     for k, v in (load_hparams(hparams) if hparams else {}).items():
         if k in names and k not in ("model", "arch"):

@@ -25,7 +25,9 @@ from emotf.catalog import (
     SPLIT_SCHEMES,
     VARIANTS,
     WAVE_AUGMENTATIONS,
+    trained_as,
 )
+from emotf.catalog import wave_audio as _wave_audio
 
 SCHEMA_VERSION = 1
 
@@ -284,6 +286,14 @@ class TrainConfig:
                                           f"arch's input; none: off", list_of=AUGMENTATIONS)
     crop_s: float = option(3.0, "waveform models: seconds of each training utterance (a random stretch; a shorter "
                                 "utterance is padded and masked)")
+    head_fit: str = option("stream", "whisper_tiny, frozen: stream (the head trained by AdamW on augmented crops "
+                                     "through the encoder, epoch by epoch) or linear (each utterance encoded once, "
+                                     "whole; the head a class-balanced L2 softmax regression on its pooled states, the "
+                                     "L2 strength chosen on validation UA: emotf.training.linear_head)",
+                           ("stream", "linear"))
+    refit: str = option("on", "--head-fit linear: after choosing the L2 strength on validation, fit it again on the "
+                              "training and validation speakers together (on) or keep the training-only fit (off)",
+                        ("on", "off"))
     colormap: str = option("seismic", "how the model colours the dB spectrogram", COLORMAPS)
     cache: str = option("auto", "keep the records in memory: auto (where they fit), memory, off",
                        ("auto", "memory", "off"))
@@ -311,6 +321,9 @@ class TrainConfig:
         bad = [a for a in self.augment if a not in fitting]
         _check(not bad, f"augment takes {list(fitting)} for {self.arch} (its input: {self.modality}). Received: {bad}")
         _check(self.crop_s > 0 and self.warmup_epochs >= 0, "crop_s must be positive and warmup_epochs >= 0")
+        _check(self.head_fit == "stream" or self.arch == "whisper_tiny",
+               f"--head-fit linear fits whisper_tiny's head on its frozen encoder's pooled states. Received: "
+               f"--arch {self.arch}")
         _check(self.epochs >= 0 and self.pretrain_epochs >= 0, "epochs must be >= 0")
         _check(self.batch_size >= 1, f"batch_size must be >= 1. Received: {self.batch_size}")
         _check(self.lr > 0, f"lr must be positive. Received: {self.lr}")
@@ -320,11 +333,13 @@ class TrainConfig:
 
     @property
     def num_epochs(self) -> int:
-        return self.epochs or ARCHS[self.arch].default_epochs
+        return self.epochs or trained_as(self.arch, self.audio_arch).default_epochs
 
     @property
     def augmentations(self) -> tuple[str, ...]:
         """The augmentations that fit the arch's input (images or waveforms; none for the face video alone)."""
+        if self.wave_audio:
+            return WAVE_AUGMENTATIONS
         return {"audio": IMAGE_AUGMENTATIONS, "av": IMAGE_AUGMENTATIONS, "waveform": WAVE_AUGMENTATIONS,
                 "video": ()}[self.modality]
 
@@ -336,6 +351,11 @@ class TrainConfig:
     @property
     def modality(self) -> str:
         return ARCHS[self.arch].modality
+
+    @property
+    def wave_audio(self) -> bool:
+        """``av`` with a waveform audio branch: it reads waveform records with face stacks."""
+        return _wave_audio(self.arch, self.audio_arch)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -352,4 +372,4 @@ class TrainConfig:
     def for_arch(cls, arch: str, **fields: Any) -> TrainConfig:
         """The configuration ``python -m emotf.fit --arch ARCH`` makes: the arch's own training defaults
         (`emotf.catalog.ARCHS`; the recipe of ``logmel_cnn``) under ``fields``."""
-        return cls(arch=arch, **{**ARCHS[arch].train_defaults, **fields})
+        return cls(arch=arch, **{**trained_as(arch, fields.get("audio_arch", "cnn_rnn")).train_defaults, **fields})

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the labels kept: all of the corpus's, or the paper's 4 (neutral, happy, sad, angry) or 3")
     p.add_argument("--no-merge-exc", action="store_true", help="IEMOCAP: keep excited apart from happy")
     p.add_argument("--video", default="auto", choices=["auto", "on", "off"],
-                   help="face stacks beside the spectrograms: auto (where the corpus has video), on, off")
+                   help="face stacks beside the spectrograms: auto (image variants, where the corpus has video), "
+                        "on, off; the wave variant stores them only with on (records OUT/<corpus>/wave-faces, "
+                        "for the av model with a waveform audio branch)")
     p.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "fixed"],
                    help="mtcnn (real faces), or fixed (a centre crop: synthetic corpora and tests)")
     p.add_argument("--face-crop", default="paper", choices=["paper", "fill"],
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
             args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
-            sample_rate_hz=args.sample_rate, face_crop=args.face_crop))
+            sample_rate_hz=args.sample_rate, face_crop=args.face_crop, faces=args.video == "on"))
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,
                        progress=not args.no_progress, runner=args.runner, beam_options=args.beam_options)
     except (writer.PreprocessError, *cli.USER_ERRORS) as e:

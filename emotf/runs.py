@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from emotf.catalog import ARCHS
+from emotf.catalog import wave_audio as _wave_audio
 
 log = logging.getLogger("emotf")
 
@@ -99,6 +100,10 @@ class RunDir:
     def is_finished(self) -> bool:
         return self.metrics_file.is_file()
 
+    def done_info(self) -> dict[str, Any]:
+        """What finished training recorded (``mark_done``); {} before that."""
+        return json.loads(self.done_file.read_text()) if self.done_file.is_file() else {}
+
     # ---------------------------------------------------------------- writing
     def claim(self, config: dict[str, Any], overwrite: bool, *, ignore: tuple[str, ...] = ("out",),
               defaults: dict[str, Any] | None = None) -> None:
@@ -151,6 +156,16 @@ class RunDir:
     @property
     def modality(self) -> str:
         return ARCHS[self.arch].modality
+
+    @property
+    def wave_audio(self) -> bool:
+        """``av`` with a waveform audio branch: it reads waveform records with face stacks."""
+        return _wave_audio(self.arch, self.train_config.get("audio_arch", "cnn_rnn"))
+
+    @property
+    def reads_wave(self) -> bool:
+        """Whether the model reads the waveform: a waveform model, or ``av`` with a waveform audio branch."""
+        return self.modality == "waveform" or self.wave_audio
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ JAVANESE_FOLDS = (0, 1, 2, 3, 4)
 JAVANESE = ("--folds", "5")
 JAVANESE_PAPER = (*JAVANESE, "--batch-size", "16")
 FACEFILL = folder_name("ds2", face_crop="fill")  # records of --face-crop fill
+WAVE_FACES = folder_name("wave", face_crop="fill", faces=True)  # waveforms with face stacks (--video on), face-fill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +188,14 @@ def _grid() -> tuple[Cell, ...]:
         # its other head: the SUPERB/EmoBox layer mix with attentive pooling (fold 0; below the default head there)
         Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0,
              args=("--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),
+        # the head fitted as a regularised linear classifier on each whole utterance's cached pooled states (the
+        # linear probe's setting, its L2 strength chosen on validation, refitted on training + validation)
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", epochs=0, robust=(0,),
+               cross=("records/emodb/wave",), args=("--head-fit", "linear"), tag="linear") for classes in ("all", "4")),
+        # ... with each utterance levelled to -25 dBFS before Whisper's front end (a gain then changes nothing)
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0, 1), epochs=0, robust=(0,),
+               args=("--head-fit", "linear", "--hparams", "experiments/hparams/whisper-level.json"),
+               tag="linear-level") for classes in ("all", "4")),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),
@@ -223,7 +232,11 @@ def _grid() -> tuple[Cell, ...]:
                  args=JAVANESE_PAPER, tag="facefill"),
             Cell("javanese", "av", classes, "javanese", variant=FACEFILL,
                  folds=JAVANESE_FOLDS if classes == "4" else (0, 1, 2), epochs=15,
-                 args=(*JAVANESE_PAPER, "--pretrain-epochs", "0"), tag="no-pretrain-facefill"))),
+                 args=(*JAVANESE_PAPER, "--pretrain-epochs", "0"), tag="no-pretrain-facefill"),
+            # the pretrained encoder as the audio branch (its own recipe), with the face-filling stacks: against
+            # the whisper_tiny row, the face is the only difference
+            Cell("javanese", "av", classes, "javanese", variant=WAVE_FACES, folds=JAVANESE_FOLDS, epochs=0,
+                 args=(*JAVANESE, "--audio-arch", "whisper_tiny", "--pretrain-epochs", "0"), tag="whisper"))),
         # The AV model trained on the synthetic corpus, scored on the real clips: no real face seen in training.
         Cell("javanese", "av", "all", "synth_iemocap", folds=(0,), split="auto", epochs=0, tag="synthetic",
              cross=("records/javanese/ds2",)),

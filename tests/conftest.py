@@ -78,6 +78,20 @@ def tiny_records(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_wave_faces_records(tiny_records):
+    """Waveform records with face stacks (--variant wave --video on) of the tiny_records corpus: the input of the
+    av model with a waveform audio branch; beside them the same corpus's plain waveform records (--video auto)."""
+    from emotf import preprocess
+
+    corpus, out = tiny_records.parents[2] / "corpus", tiny_records.parents[1]
+    common = ["--corpus", "ravdess", "--data", str(corpus), "--out", str(out), "--variant", "wave",
+              "--video-size", "10x48x48", "--face-detector", "fixed", "--workers", "2", "--no-progress"]
+    assert preprocess.main([*common, "--video", "on"]) == 0
+    assert preprocess.main(common) == 0
+    return tiny_records.parent / "wave-faces"
+
+
+@pytest.fixture(scope="session")
 def tiny_wave_records(tmp_path_factory):
     """Waveform records (--variant wave) of two small synthetic corpora, for the waveform model and
     multi-corpus training: {"ravdess": 6 actors x 4 emotions x 2 statements (84 utterances),

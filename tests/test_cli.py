@@ -28,7 +28,8 @@ def test_every_train_config_field_is_a_flag_of_fit_and_of_tune_unless_tune_names
 def test_choices_are_generated_from_the_catalog():
     flags = _flags(fit.build_parser())
     assert tuple(flags["arch"].choices) == tuple(catalog.ARCHS)
-    assert tuple(flags["audio_arch"].choices) == catalog.AUDIO_BRANCHES == ("cnn", "cnn_rnn", "cnn_lstm", "crnn")
+    assert tuple(flags["audio_arch"].choices) == catalog.AUDIO_BRANCHES == ("cnn", "cnn_rnn", "cnn_lstm", "crnn",
+                                                                                "whisper_tiny")
     assert tuple(flags["classes"].choices) == catalog.CLASS_CHOICES
     assert tuple(flags["split"].choices) == catalog.SPLIT_SCHEMES
     assert tuple(flags["colormap"].choices) == catalog.COLORMAPS

@@ -225,3 +225,40 @@ def test_several_corpora_read_as_one_and_train_corpus_balanced(tiny_wave_records
     assert sizes["ravdess"] != sizes["iemocap"] and abs(seen["ravdess"] / 400 - 0.5) < 0.08
     with pytest.raises(ValueError, match="another corpus"):
         load_records(f"{rav},{rav}")
+
+
+def test_waveforms_with_face_stacks_feed_the_av_model_with_a_waveform_branch(tiny_wave_faces_records, tiny_records):
+    """--variant wave --video on: records of the waveform and the face stack; the av stream carries both through
+    the waveform augmentations and mixup (the faces mixed with the same weights); wrong records are named."""
+    info = load_records(tiny_wave_faces_records)
+    assert info.features == "wave" and info.with_video and info.video_shape == (10, 48, 48)
+    shapes = {"audio": (None,), "audio_length": (), "video": (10, 48, 48, 3)}
+    assert info.input_shapes("av", wave_audio=True) == shapes and info.input_shapes("video") == (10, 48, 48, 3)
+    with pytest.raises(ValueError, match="spectrogram audio branch reads spectrogram images"):
+        info.input_shapes("av")
+    with pytest.raises(ValueError, match="--variant wave --video on"):
+        load_records(tiny_records).input_shapes("av", wave_audio=True)
+    plain = load_records(tiny_wave_faces_records.parent / "wave")  # --video auto: the waveform variant stays audio
+    assert not plain.with_video
+    with pytest.raises(ValueError, match="hold no video .*--variant wave --video on"):
+        plain.input_shapes("av", wave_audio=True)
+
+    cfg = data.PipelineConfig(class_names=CLASSES, modality="av", wave_audio=True, batch_size=8, crop_s=1.0,
+                              augment=("gain", "noise", "mixup"), seed=1)
+    x, y = next(iter(data.train_dataset(info, info.units, cfg)))
+    assert set(x) == {"audio", "audio_length", "video"} and x["audio"].shape == (8, 16000)
+    assert x["video"].dtype == tf.uint8 and x["video"].shape == (8, 10, 48, 48, 3) and y.shape == (8, 4)
+    plain_cfg = dataclasses.replace(cfg, augment=())
+    x0, y0 = next(iter(data.train_dataset(info, info.units, plain_cfg)))
+    y0 = y0.numpy()
+    lam = y.numpy()[np.arange(8), y0]  # each utterance keeps weight lam >= 0.5 of itself, its face too
+    apart = y0 != y0[::-1]  # (a partner of the same class hides lam in the labels)
+    assert apart.any() and (lam >= 0.5 - 1e-6).all()
+    v, v0 = x["video"].numpy().astype(float), x0["video"].numpy().astype(float)
+    w = lam[:, None, None, None, None]
+    assert np.abs(v - (w * v0 + (1 - w) * v0[::-1]))[apart].max() <= 0.5 + 1e-4
+    xe, ye = next(iter(data.eval_dataset(info, info.units, cfg)))
+    assert xe["audio"].shape[1] % 32000 == 0 and xe["video"].shape[1:] == (10, 48, 48, 3)
+    assert (xe["audio_length"].numpy() <= xe["audio"].shape[1]).all()
+    pairs = next(iter(data.train_dataset(info, info.units, cfg, pairs={"hard": 0.75, "super_hard": 0.25})))
+    assert set(pairs[0]) == {"audio", "audio_length", "video", "partner"} and pairs[1].shape == (8, 3)

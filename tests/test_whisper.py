@@ -303,3 +303,140 @@ def test_a_timeline_of_one_speaker_adapted_to_the_speaker(whisper_run, tiny_wave
     q = np.array([[w[c] for c in adapted.class_names] for w in adapted.windows])
     np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(p - q).max() > 1e-3  # the features moved onto the population's statistics
+
+
+@pytest.fixture(scope="module")
+def av_whisper_run(tiny_wave_faces_records, tmp_path_factory):
+    """``--arch av --audio-arch whisper_tiny`` (small widths): a step of contrastive pre-training, a step of training."""
+    import json
+
+    from emotf import fit
+
+    root = tmp_path_factory.mktemp("av_whisper")
+    (root / "hp.json").write_text(json.dumps({"audio_fc_units": 8, "video_filters": [4, 4, 4, 4], "video_fc_units": 8,
+                                              "fusion_units": 8}))
+    out = root / "run"
+    assert fit.main(["--arch", "av", "--audio-arch", "whisper_tiny", "--records", str(tiny_wave_faces_records),
+                     "--out", str(out), "--classes", "4", "--epochs", "1", "--pretrain-epochs", "1",
+                     "--max-steps-per-epoch", "1", "--batch-size", "4", "--crop-s", "1", "--hparams",
+                     str(root / "hp.json"), "--jit-compile", "off", "--quiet"]) == 0
+    return out
+
+
+def test_the_av_model_takes_the_encoder_as_its_audio_branch(av_whisper_run, tiny_wave_faces_records):
+    """The av model with whisper_tiny as its audio branch reads waveform records with face stacks, trains with the
+    branch's recipe (the face stream added), keeps the encoder frozen, and predicts a recording with its video
+    exactly as it scored the records."""
+    import json
+
+    from emotf.config import TrainConfig
+    from emotf.evaluation.rescore import evaluate
+    from emotf.records import schema
+    from emotf.features import inputs
+    from emotf.runs import open_run
+    from emotf.serving import inference
+
+    recipe = TrainConfig.for_arch("whisper_tiny")
+    cfg = TrainConfig.for_arch("av", audio_arch="whisper_tiny")
+    assert (cfg.lr, cfg.augment, cfg.num_epochs) == (recipe.lr, recipe.augment, recipe.num_epochs)
+    assert TrainConfig.for_arch("av").lr == 1e-4 and TrainConfig.for_arch("av").num_epochs == 15  # the paper's
+    saved = json.loads((av_whisper_run / "config.json").read_text())["config"]
+    assert saved["lr"] == recipe.lr and "mixup" in saved["augment"]
+    assert (av_whisper_run / "pretrain").is_dir()
+    run = open_run(av_whisper_run)
+    assert run.wave_audio and run.reads_wave
+    model = run.load_model()
+    assert set(model.input) == {"audio", "audio_length", "video"}
+    branch = model.get_layer("audio_encoder")
+    assert not branch.get_layer("whisper_layer_3").trainable and branch.output.shape[-1] == 8
+    metrics = json.loads((av_whisper_run / "metrics.json").read_text())
+    assert metrics["test"]["n"] > 0
+
+    corpus = tiny_wave_faces_records.parents[2] / "corpus"
+    wav = sorted(corpus.glob("Actor_01/03-*.wav"))[0]
+    video = wav.with_name("02" + wav.name[2:-4] + ".mp4")
+    x, spans = inputs.features(run, wav, video)
+    assert x["video"].shape == (1, 10, 48, 48, 3) and x["audio"].shape[1] % 32000 == 0 and len(spans) == 1
+    result = inference.predict(av_whisper_run, wav, video, model=model)
+    np.testing.assert_allclose([result["probabilities"][n] for n in run.class_names],
+                               model.predict_on_batch(x)[0], atol=1e-5)
+    with pytest.raises(ValueError, match="needs the face video"):
+        inference.predict(av_whisper_run, wav, model=model)
+    import tensorflow as tf  # the recording's inputs are its record's: the same waveform, the same face span
+
+    for raw in tf.data.TFRecordDataset(sorted(tiny_wave_faces_records.glob("*.tfrecord"))):
+        ex = schema.parse_example(raw, spec_shape=None, video_shape=(10, 48, 48), with_video=True, with_wave=True)
+        if wav.stem[3:] in ex["utt_id"].numpy().decode():
+            break
+    n = int(x["audio_length"][0])
+    np.testing.assert_allclose(x["audio"][0, :n], ex["wave"].numpy(), atol=1 / 32768)
+    from emotf.features import video as faces  # the records hold the stack as JPEG: encoded alike, it is theirs
+
+    vcfg = inputs.feature_config(run).video_config
+    jpeg = schema.decode_video(tf.constant(faces.encode_stack(x["video"][0], vcfg)), tf.constant(vcfg.encoding),
+                               10, 48, 48)
+    np.testing.assert_array_equal(jpeg.numpy(), ex["video"].numpy())
+    rep = evaluate(av_whisper_run, tiny_wave_faces_records, speakers="all")
+    assert rep["n"] == 84 and 0 <= rep["ua"] <= 1
+
+
+def test_the_linear_head_is_scikit_learns_balanced_logistic_regression():
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    from emotf.training.linear_head import fit_softmax
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(90, 12))
+    y = np.r_[np.zeros(50, int), np.ones(25, int), np.full(15, 2)]  # unbalanced classes
+    z[:, :3] += np.eye(3)[y] * 1.5
+    w, b = fit_softmax(z, y, 3, 0.1)
+    ref = sklearn.LogisticRegression(C=0.1, class_weight="balanced", tol=1e-10, max_iter=10000).fit(z, y)
+    np.testing.assert_allclose(w.T, ref.coef_, atol=2e-4)
+    np.testing.assert_allclose(b - b.mean(), ref.intercept_ - ref.intercept_.mean(), atol=2e-4)
+
+
+def test_the_head_fitted_linearly_on_cached_states(tiny_wave_records, tmp_path):
+    """--head-fit linear: C chosen on validation; the saved Keras model scores the validation speakers exactly as
+    the fit did; the encoder untouched; a model it cannot fit is refused in one line."""
+    import json
+
+    from emotf import fit
+    from emotf.config import TrainConfig
+    from emotf.evaluation.rescore import evaluate
+    from emotf.models.whisper import build_whisper_tiny
+    from emotf.runs import open_run
+    from emotf.training import linear_head
+
+    out = tmp_path / "run"
+    assert fit.main(["--arch", "whisper_tiny", "--records", str(tiny_wave_records["ravdess"]), "--out", str(out),
+                     "--classes", "4", "--head-fit", "linear", "--refit", "off", "--batch-size", "8",
+                     "--jit-compile", "off", "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    grid = m["head_fit"]["grid"]
+    assert [g["C"] for g in grid] == list(linear_head.C_GRID) and m["epochs_run"] == 0
+    assert m["head_fit"]["C"] == max(grid, key=lambda g: g["val_ua"])["C"]
+    again = evaluate(out, tiny_wave_records["ravdess"], speakers="val")  # the saved model, scored afresh
+    assert abs(again["ua"] - max(g["val_ua"] for g in grid)) < 1e-9 and again["ua"] == m["validation"]["ua"]
+    model, fresh = open_run(out).load_model(), build_whisper_tiny((None,), 4)
+    for name in ("whisper_conv1", "whisper_layer_3"):
+        for a, b in zip(model.get_layer(name).get_weights(), fresh.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="fits whisper_tiny's head"):
+        TrainConfig(arch="logmel_cnn", head_fit="linear")
+    with pytest.raises(ValueError, match="a hidden layer"):
+        linear_head.check_model(build_whisper_tiny((None,), 4, fc_units=8))
+    with pytest.raises(ValueError, match="encoder frozen"):
+        linear_head.check_model(build_whisper_tiny((None,), 4, finetune_blocks=1))
+
+
+def test_levelling_before_the_front_end_makes_a_gain_change_nothing(clip):
+    from emotf.models.whisper import build_whisper_tiny
+
+    model = build_whisper_tiny((None,), 4, level_dbfs=-25.0)
+    x = np.zeros((3, 48000), np.float32)
+    for i, gain_db in enumerate((0.0, 10.0, -10.0)):
+        x[i, :len(clip)] = clip * 10 ** (gain_db / 20)
+    probs = model.predict_on_batch({"audio": x, "audio_length": np.full(3, len(clip), np.int32)})
+    np.testing.assert_allclose(probs[1:], probs[[0, 0]], atol=1e-5)
+    plain = build_whisper_tiny((None,), 4)
+    unlevelled = plain.predict_on_batch({"audio": x, "audio_length": np.full(3, len(clip), np.int32)})
+    assert np.abs(unlevelled[1:] - unlevelled[[0, 0]]).max() > 1e-4  # without it, the level is heard

@@ -73,6 +73,7 @@ class PipelineConfig:
 
     class_names: tuple[str, ...]
     modality: str = "audio"  # "audio", "video", "av" or "waveform"
+    wave_audio: bool = False  # av: the audio branch reads the waveform (waveform records with face stacks)
     batch_size: int = 64
     cache: str = "auto"  # "auto" (memory where it fits), "memory", "off"
     balance: str = "resample"  # "resample" (equal class counts; and corpora) or "none"; training only
@@ -104,6 +105,11 @@ class PipelineConfig:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1. Received: {self.batch_size}")
 
+    @property
+    def reads_wave(self) -> bool:
+        """Whether batches carry the waveform (the waveform models, and ``av`` with a waveform audio branch)."""
+        return self.modality == "waveform" or (self.modality == "av" and self.wave_audio)
+
 
 def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *, pairs: Mapping | None = None,
                   drop_remainder: bool = False) -> tf.data.Dataset:
@@ -131,13 +137,13 @@ def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, 
     else:
         ds = base.shuffle(min(max(sum(counts.values()), 1), 4096), seed=cfg.seed,
                           reshuffle_each_iteration=True).repeat()
-    if cfg.modality == "waveform":
+    if cfg.reads_wave:
         ds = ds.enumerate().map(lambda i, ex: _train_wave(ex, i, cfg), num_parallel_calls=AUTOTUNE)
     elif cfg.augment and cfg.modality != "video":
         ds = ds.enumerate().map(lambda i, ex: _augment(ex, i, cfg), num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda ex: _to_inputs(ex, cfg), num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
-    if "mixup" in cfg.augment:
+    if "mixup" in cfg.augment and pairs is None:  # contrastive pairs are drawn by each clip's own label
         n = len(cfg.class_names)
         ds = ds.enumerate().map(lambda i, b: mixup(b, [cfg.seed + MIXUP_SEED_OFFSET, i], n, cfg.mixup_alpha),
                                 num_parallel_calls=AUTOTUNE)
@@ -157,13 +163,13 @@ def eval_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *
     units = list(units)
     n = sum(info.count(units, cfg.class_names).values())
     base = _cached(_parsed(info, units, cfg), info, n, cfg)
-    if cfg.modality == "waveform":
+    if cfg.reads_wave:
         bucket = bucket_samples(info.sample_rate, cfg.bucket_s)
         base = base.map(lambda ex: _padded_to_bucket(ex, bucket), num_parallel_calls=AUTOTUNE)
     ds = base.map(lambda ex: _to_inputs(ex, cfg), num_parallel_calls=AUTOTUNE)
     # The filter hides the length from tf.data; the shard summaries know it (and Keras then knows
     # where an epoch of validation ends).
-    batched = ds.padded_batch(cfg.batch_size) if cfg.modality == "waveform" else ds.batch(cfg.batch_size)
+    batched = ds.padded_batch(cfg.batch_size) if cfg.reads_wave else ds.batch(cfg.batch_size)
     ds = batched.apply(tf.data.experimental.assert_cardinality(math.ceil(n / cfg.batch_size)))
     if pairs is not None:
         ds = ds.enumerate().map(lambda i, b: _with_pairs(b, [cfg.seed + EVAL_PAIRS_SEED_OFFSET, i], pairs))
@@ -185,16 +191,17 @@ def _parsed(info: RecordsInfo, units: list[str], cfg: PipelineConfig) -> tf.data
         tf.lookup.KeyValueTensorInitializer(tf.constant(list(cfg.class_names)),
                                             tf.range(len(cfg.class_names), dtype=tf.int32)), default_value=-1)
     with_video = cfg.modality in ("video", "av")
-    info.input_shapes(cfg.modality)  # raises the clear error where the records do not hold what the model reads
-    wave = cfg.modality == "waveform"
+    # raises the clear error where the records do not hold what the model reads
+    info.input_shapes(cfg.modality, cfg.wave_audio)
+    wave = cfg.reads_wave
 
     def parse(raw):
-        ex = schema.parse_example(raw, spec_shape=None if wave else info.spec_shape,
+        ex = schema.parse_example(raw, spec_shape=None if info.features == "wave" else info.spec_shape,
                                   video_shape=info.video_shape or (1, 1, 1), with_video=with_video, with_wave=wave)
         out = {"label": table.lookup(ex[keys.LABEL_NAME]), "utt_id": ex[keys.UTT_ID],
                "clip": tf.cast(ex[keys.CLIP_INDEX], tf.int32), "label_name": ex[keys.LABEL_NAME],
                "corpus": ex[keys.CORPUS]}
-        if cfg.modality in ("audio", "av"):
+        if cfg.modality in ("audio", "av") and not wave:
             out["spec"] = ex["spec"]
         if with_video:
             out["video"] = ex["video"]
@@ -214,7 +221,8 @@ def _cached(ds: tf.data.Dataset, info: RecordsInfo, n: int, cfg: PipelineConfig)
         return ds
     if cfg.cache == "auto":
         # A waveform record: about 4 s of float32 (the corpora here hold 1.5-8 s utterances).
-        per = 4 * 4 * info.sample_rate if cfg.modality == "waveform" else info.spec_shape[0] * info.spec_shape[1]
+        per = (4 * 4 * info.sample_rate if cfg.reads_wave else
+               info.spec_shape[0] * info.spec_shape[1] if cfg.modality != "video" else 0)
         if cfg.modality not in ("audio", "waveform") and info.video_shape:
             per += int(np.prod(info.video_shape)) * 3
         budget = _available_bytes() // 4
@@ -238,7 +246,9 @@ def _to_inputs(ex: dict, cfg: PipelineConfig):
     if "video" in ex:
         x["video"] = ex["video"]
     if "wave" in ex:
-        x = {"audio": ex["wave"], "audio_length": ex["length"]}
+        x = {**x, "audio": ex["wave"], "audio_length": ex["length"]}
+        if cfg.modality == "waveform":
+            x = {"audio": x["audio"], "audio_length": x["audio_length"]}
     elif cfg.modality != "av":
         x = x[cfg.modality]
     meta = {"utt_id": ex["utt_id"], "clip": ex["clip"], "label_name": ex["label_name"]}
@@ -418,7 +428,8 @@ def add_noise(x: tf.Tensor, length: tf.Tensor, seed, snr_db: tuple[float, float]
 
 def mixup(batch, seed, num_classes: int, alpha: float = 0.4):
     """Mixup of a waveform batch: each utterance mixed with the batch's reverse, at equal speech power, with
-    weight λ ≥ 0.5 for itself (λ from Beta(alpha, alpha)); labels become the mixed one-hot vectors.
+    weight λ ≥ 0.5 for itself (λ from Beta(alpha, alpha)); labels become the mixed one-hot vectors. Face stacks
+    (``av`` with a waveform audio branch) are mixed with the same weights.
 
     ((x, y, meta) → (x, soft y (batch, classes), meta).)
     """
@@ -436,7 +447,12 @@ def mixup(batch, seed, num_classes: int, alpha: float = 0.4):
     mixed = lam[:, None] * level + (1.0 - lam[:, None]) * tf.reverse(level, [0])
     onehot = tf.one_hot(y, num_classes)
     soft = lam[:, None] * onehot + (1.0 - lam[:, None]) * tf.reverse(onehot, [0])
-    return {"audio": mixed, "audio_length": tf.maximum(length, tf.reverse(length, [0]))}, soft, meta
+    out = {"audio": mixed, "audio_length": tf.maximum(length, tf.reverse(length, [0]))}
+    if "video" in x:
+        v = tf.cast(x["video"], tf.float32)
+        w = lam[:, None, None, None, None]
+        out["video"] = tf.cast(tf.round(w * v + (1.0 - w) * tf.reverse(v, [0])), tf.uint8)
+    return out, soft, meta
 
 
 # --------------------------------------------------------------------------- contrastive pairs
@@ -487,4 +503,4 @@ def _with_pairs(batch, seed, pairs: Mapping):
     keys = tf.strings.join([meta["utt_id"], tf.strings.as_string(meta["clip"])], separator="#")
     partner, y, w = sample_pairs(labels, keys, seed, hard=pairs.get("hard", 0.75),
                                  super_hard=pairs.get("super_hard", 0.25))
-    return {"audio": x["audio"], "video": x["video"], "partner": partner}, y, w
+    return {**x, "partner": partner}, y, w

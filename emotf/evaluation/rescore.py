@@ -41,9 +41,10 @@ def evaluate(run_dir: str | Path, records: str | Path, *, speakers: str = "auto"
     if not shared:
         raise ValueError(f"{info.root}: none of the model's classes {list(names)} occur in these records "
                          f"({list(info.present_classes)})")
-    cfg = pipeline.PipelineConfig(class_names=names, modality=run.modality, batch_size=batch_size, cache="off")
+    cfg = pipeline.PipelineConfig(class_names=names, modality=run.modality, batch_size=batch_size, cache="off",
+                                  wave_audio=run.wave_audio)
     model = run.load_model()
-    got, expected = info.input_shapes(run.modality), input_shapes(model)
+    got, expected = info.input_shapes(run.modality, run.wave_audio), input_shapes(model)
     if got != expected:
         raise ValueError(f"{info.root}: input shape {got} differs from the model's {expected}; "
                          f"preprocess with the same --spec-size/--video-size")

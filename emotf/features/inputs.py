@@ -33,7 +33,8 @@ def features(run, audio_path: str | Path, video_path: str | Path | None = None, 
     Returns:
         ({"audio": (n, h, w, 1) uint8, "video": (n, frames, h, w, 3) uint8 (video models only)},
         [(start_s, end_s) of each clip]); for waveform models
-        ({"audio": (1, samples) float32, "audio_length": (1,) int32}, [(0, seconds)]).
+        ({"audio": (1, samples) float32, "audio_length": (1,) int32}, [(0, seconds)]), with "video" (1, frames, h,
+        w, 3) for ``av`` with a waveform audio branch.
 
     ``gain_db`` (None: the model's records' own) shifts the spectrogram level, to bring a recording
     made at another level to the training corpus's (``python -m emotf.preprocess --measure-level``).
@@ -61,20 +62,23 @@ def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None 
     if video_path and run.modality not in ("video", "av"):
         raise ValueError(f"the {run.arch} model hears the audio only, so --video {video_path} would be ignored; "
                          f"leave it out, or use an av or video_3dcnn run")
-    if run.modality == "waveform":
+    if run.reads_wave:
         wave = audio.utterance_wave(samples, pcfg.audio)
         bucket = bucket_samples(pcfg.audio.sample_rate_hz, bucket_s)
         padded = np.pad(wave, (0, (-len(wave)) % bucket))
-        return ({"audio": padded[None], "audio_length": np.array([len(wave)], np.int32)},
-                [(0.0, len(wave) / pcfg.audio.sample_rate_hz)])
-    segment = pcfg.segment if mode == "auto" else mode
-    images = audio.utterance_images(samples, pcfg.audio, mode=segment, clean=pcfg.cleanup, key=key)
-    spans = [(a, b) for _, a, b in images]
-    x = {"audio": np.stack([img for img, _, _ in images])[..., None]}
+        x = {"audio": padded[None], "audio_length": np.array([len(wave)], np.int32)}
+        spans = [(0.0, len(wave) / pcfg.audio.sample_rate_hz)]
+        # the face stack spans the recording as read, as the records' does (`emotf.records.shards`)
+        faces_span = [(0.0, len(samples) / pcfg.audio.sample_rate_hz)]
+    else:
+        segment = pcfg.segment if mode == "auto" else mode
+        images = audio.utterance_images(samples, pcfg.audio, mode=segment, clean=pcfg.cleanup, key=key)
+        spans = faces_span = [(a, b) for _, a, b in images]
+        x = {"audio": np.stack([img for img, _, _ in images])[..., None]}
     if run.modality in ("video", "av"):
         if not video_path:
             raise ValueError(f"the {run.arch} model needs the face video: pass --video")
-        stacks = video.span_stacks(str(video_path), [(a + video_offset_s, b + video_offset_s) for a, b in spans],
+        stacks = video.span_stacks(str(video_path), [(a + video_offset_s, b + video_offset_s) for a, b in faces_span],
                                    side, pcfg.video_config)
         x["video"] = np.stack([s.frames for s in stacks])
         if faces_found is not None:
@@ -83,5 +87,5 @@ def features_of_samples(run, samples: np.ndarray, video_path: str | Path | None 
 
 
 def model_inputs(run, x: dict[str, np.ndarray]):
-    """What the run's model takes of `features`' output: one array, or the dict for two inputs."""
+    """What the run's model takes of `features`' output: one array, or the dict for several inputs."""
     return x if run.modality in ("av", "waveform") else x[run.modality]

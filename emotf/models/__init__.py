@@ -66,16 +66,22 @@ def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rn
     spec = _arch(arch)
     if spec.modality == "av":
         audio_kw, video_kw, rest = split_branch_kwargs(kwargs)
-        encoders = build_encoders(input_shape, audio_arch=audio_arch, audio_kwargs={"colormap": colormap, **audio_kw},
-                                  video_kwargs=video_kw)
+        audio_kw = (_waveform_kwargs(audio_kw, augment, sample_rate) if _arch(audio_arch).modality == "waveform"
+                    else {"colormap": colormap, **audio_kw})
+        encoders = build_encoders(input_shape, audio_arch=audio_arch, audio_kwargs=audio_kw, video_kwargs=video_kw)
         return build_av(input_shape, num_classes, encoders=encoders, **rest), encoders
     if spec.modality == "waveform":
-        kwargs.setdefault("spec_augment", "specaugment" in augment)
-        if sample_rate is not None:
-            kwargs["sample_rate"] = int(sample_rate)
-        return spec.build_fn()(input_shape["audio"], num_classes, **kwargs), None
+        return spec.build_fn()(input_shape["audio"], num_classes, **_waveform_kwargs(kwargs, augment, sample_rate)), None
     extra = {"colormap": colormap} if spec.modality == "audio" else {}
     return spec.build_fn()(input_shape, num_classes, **extra, **kwargs), None
+
+
+def _waveform_kwargs(kwargs: Mapping[str, Any], augment: tuple[str, ...], sample_rate: int | None) -> dict:
+    """A waveform model's builder arguments: SpecAugment inside it where the run augments so, the records' rate."""
+    kwargs = {"spec_augment": "specaugment" in augment, **kwargs}
+    if sample_rate is not None:
+        kwargs["sample_rate"] = int(sample_rate)
+    return kwargs
 
 
 def with_stored_inputs(model: keras.Model, colormap: str = "seismic") -> keras.Model:

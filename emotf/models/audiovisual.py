@@ -64,13 +64,18 @@ def build_encoders(input_shape: Mapping[str, Sequence[int]], *, audio_arch: str 
     """The two 64-d encoders of the two-stream model: (audio_encoder, video_encoder).
 
     Args:
-        input_shape: {"audio": (h, w, 1), "video": (frames, h, w, 3)}, the stored arrays.
-        audio_arch: which audio model is the audio branch ("cnn_rnn" in the paper).
+        input_shape: {"audio": (h, w, 1), "video": (frames, h, w, 3)}, the stored arrays; with a waveform audio
+            branch {"audio": (samples,), "audio_length": (), "video": ...}.
+        audio_arch: which audio model is the audio branch ("cnn_rnn" in the paper; a waveform one, e.g.
+            "whisper_tiny", reads {"audio", "audio_length"} and embeds to its ``fc_units``, 64 unless given).
         audio_kwargs, video_kwargs: builder arguments of each branch (widths, dropouts, the colour map).
     """
     if audio_arch not in AUDIO_BRANCHES:
         raise ValueError(f"audio_arch must be one of {sorted(AUDIO_BRANCHES)}. Received: {audio_arch!r}")
-    audio = ARCHS[audio_arch].build_fn()(input_shape["audio"], None, name="audio_encoder", **dict(audio_kwargs or {}))
+    audio_kwargs = dict(audio_kwargs or {})
+    if ARCHS[audio_arch].modality == "waveform":
+        audio_kwargs.setdefault("fc_units", int((video_kwargs or {}).get("embed_dim", 64)))
+    audio = ARCHS[audio_arch].build_fn()(input_shape["audio"], None, name="audio_encoder", **audio_kwargs)
     video_kwargs = dict(video_kwargs or {})
     # Both branches embed into one space (the siamese distance needs it): the audio width sets it.
     video_kwargs.setdefault("embed_dim", int(audio.output.shape[-1]))
@@ -96,7 +101,8 @@ def build_av(input_shape: Mapping[str, Sequence[int]] | None = None, num_classes
 
     Returns:
         A model {"audio": (batch, h, w, 1) uint8, "video": (batch, frames, h, w, 3) uint8}
-        → (batch, num_classes); 13,620,748 parameters at the defaults.
+        → (batch, num_classes); 13,620,748 parameters at the defaults. With a waveform audio branch the audio
+        input is {"audio": (batch, samples) float32, "audio_length": (batch,) int32} beside "video".
     """
     input_shape = input_shape or DEFAULT_SHAPES
     audio_enc, video_enc = encoders or build_encoders(input_shape, audio_arch=audio_arch,
@@ -105,7 +111,7 @@ def build_av(input_shape: Mapping[str, Sequence[int]] | None = None, num_classes
     x = layers.Concatenate(name="fusion_concat")([audio_enc(a_in), video_enc(v_in)])
     x = layers.Dense(int(fusion_units), activation="relu", name="fusion_fc")(x)
     outputs = apply_classifier(x, num_classes, name="fusion")
-    return keras.Model({"audio": a_in, "video": v_in}, outputs, name=name)
+    return keras.Model(_named(a_in, "audio") | {"video": v_in}, outputs, name=name)
 
 
 def build_siamese(input_shape: Mapping[str, Sequence[int]] | None = None, num_pairs: int = 3, *,
@@ -134,10 +140,17 @@ def build_siamese(input_shape: Mapping[str, Sequence[int]] | None = None, num_pa
     a_in, v_in = _inputs_of(audio_enc, "audio"), _inputs_of(video_enc, "video")
     p_in = keras.Input(shape=(int(num_pairs),), dtype="int32", name="partner")
     d = PairDistance(name="distance")([audio_enc(a_in), video_enc(v_in), p_in])
-    return keras.Model({"audio": a_in, "video": v_in, "partner": p_in}, d, name=name)
+    return keras.Model(_named(a_in, "audio") | {"video": v_in, "partner": p_in}, d, name=name)
 
 
 def _inputs_of(encoder: keras.Model, name: str):
-    """An input of the two-stream graphs, shaped and typed as ``encoder`` takes it."""
+    """The inputs of the two-stream graphs that feed ``encoder``, shaped and typed as it takes them: one input
+    called ``name``, or the encoder's own dict of them (a waveform branch: "audio" and "audio_length")."""
+    if isinstance(encoder.input, dict):
+        return {key: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=key) for key, t in encoder.input.items()}
     (spec,) = encoder.inputs
     return keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=name)
+
+
+def _named(inputs, name: str) -> dict:
+    return dict(inputs) if isinstance(inputs, dict) else {name: inputs}

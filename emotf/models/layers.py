@@ -223,6 +223,34 @@ class TimeMask(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="emotf")
+class WaveLevel(keras.layers.Layer):
+    """Each waveform scaled to one RMS level over its valid samples: ``[wave, length]`` → (batch, samples).
+
+    ``level_dbfs`` is the RMS level in dB relative to full scale (a full-scale sine is -3 dBFS). A gain applied
+    to the input changes nothing after it (up to float round-off), so a model whose features are absolute
+    levels (Whisper's log-mel) stops hearing how loud the recording was. Padding stays 0. No weights.
+    """
+
+    def __init__(self, level_dbfs: float = -25.0, epsilon: float = 1e-8, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.level_dbfs, self.epsilon = float(level_dbfs), float(epsilon)
+
+    def call(self, inputs):
+        wave, length = inputs
+        wave = ops.cast(wave, "float32") * ops.cast(time_mask(length, ops.shape(wave)[1]), "float32")
+        n = ops.maximum(ops.cast(length, "float32"), 1.0)
+        rms = ops.sqrt(ops.sum(ops.square(wave), axis=1, keepdims=True) / ops.expand_dims(n, -1) + self.epsilon ** 2)
+        return wave * (10.0 ** (self.level_dbfs / 20.0) / rms)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "level_dbfs": self.level_dbfs, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="emotf")
 class UtteranceNorm(keras.layers.Layer):
     """Per-utterance normalisation of each feature over the valid frames; padded frames become 0.
 

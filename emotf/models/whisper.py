@@ -30,7 +30,7 @@ import numpy as np
 from keras import layers, ops
 
 from emotf.models.blocks import apply_classifier
-from emotf.models.layers import AttentiveStatsPooling, SpecAugment, StatsPooling, TimeMask, time_mask
+from emotf.models.layers import AttentiveStatsPooling, SpecAugment, StatsPooling, TimeMask, WaveLevel, time_mask
 from emotf.pretrained import WhisperDims, whisper_encoder_weights
 
 # Whisper's front end (whisper/audio.py): fixed by the pretrained weights.
@@ -402,11 +402,11 @@ def build_whisper_encoder_model(input_shape=(None,), *, weights_path: str | None
     return model
 
 
-def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str = "stats", finetune_blocks: int = 0,
+def build_whisper_tiny(input_shape=(None,), num_classes: int | None = 4, *, head: str = "stats", finetune_blocks: int = 0,
                        finetune_lr_scale: float = 0.1, projection: int = 256, attention_units: int = 128,
                        fc_units: int = 0, dropout: float = 0.3, normalize_layers: bool = True,
                        spec_augment: bool = True, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
-                       time_fraction: float = 0.1, weights_path: str | None = None,
+                       time_fraction: float = 0.1, level_dbfs: float | None = None, weights_path: str | None = None,
                        sample_rate: int = SAMPLE_RATE, name: str = "whisper_tiny") -> keras.Model:
     """Whisper tiny.en's encoder (pretrained) and a head on all of its layers' states.
 
@@ -421,7 +421,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
 
     Args:
         input_shape: (samples,): None for any length up to 30 s at 16 kHz.
-        num_classes: classes of the output.
+        num_classes: classes of the output; None gives the head's ``fc_units``-wide embedding instead (the audio
+            branch of ``av``; ``fc_units`` must then be set).
         head: "stats" or "mix".
         finetune_blocks: the top blocks (and the final layer norm) trained too; 0 (the default): the encoder is
             frozen.
@@ -430,6 +431,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
             and whether each state is layer-normed before the mix.
         fc_units, dropout: the head's hidden layer (0: none; the "mix" head takes 256 then) and dropout.
         spec_augment: SpecAugment masks on the log-mel in training (as `build_logmel_cnn`'s).
+        level_dbfs: each utterance scaled to this RMS level (dBFS) before Whisper's front end (`WaveLevel`), so that
+            a gain changes nothing; None (the default): the level as recorded, as Whisper heard its training data.
         weights_path: a CTranslate2 ``model.bin`` of the same checksum instead of the installed package's.
         sample_rate: the records' rate; Whisper's front end hears 16 kHz only (others are refused).
 
@@ -441,6 +444,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
         emotf.pretrained.WeightsError: the weights package is missing or its file altered.
         ValueError: ``sample_rate`` is not 16 kHz.
     """
+    if num_classes is None and not fc_units and head == "stats":
+        raise ValueError("whisper_tiny as an embedding (num_classes None) needs fc_units, the embedding's width")
     if int(sample_rate) != SAMPLE_RATE:
         raise ValueError(f"whisper_tiny hears {SAMPLE_RATE} Hz audio (Whisper's pretrained front end); these records "
                          f"are at {sample_rate} Hz: make them with python -m emotf.preprocess --sample-rate "
@@ -450,7 +455,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
     length = keras.Input(shape=(), dtype="int32", name="audio_length")
     masks = {"freq_masks": freq_masks, "freq_width": freq_width, "time_masks": time_masks,
              "time_fraction": time_fraction}
-    states, tokens = apply_whisper_encoder(wave, length, dims, finetune_blocks=finetune_blocks,
+    heard = wave if level_dbfs is None else WaveLevel(float(level_dbfs), name="level")([wave, length])
+    states, tokens = apply_whisper_encoder(heard, length, dims, finetune_blocks=finetune_blocks,
                                            finetune_lr_scale=finetune_lr_scale,
                                            spec_augment=masks if spec_augment else None)
     if head == "stats":
@@ -471,7 +477,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int = 4, *, head: str =
         x = layers.Dense(int(fc_units), activation="relu", name="head_fc")(x)
         if dropout:
             x = layers.Dropout(dropout, name="head_dropout")(x)
-    model = keras.Model({"audio": wave, "audio_length": length}, apply_classifier(x, num_classes), name=name)
+    outputs = x if num_classes is None else apply_classifier(x, num_classes)
+    model = keras.Model({"audio": wave, "audio_length": length}, outputs, name=name)
     load_whisper_weights(model, weights)
     for layer in encoder_layers(model):
         # the tuned blocks (and final norm) are those built with ScaledDelta weights: their pretrained values stay

@@ -44,19 +44,23 @@ def shard_name(unit: str, index: int, count: int) -> str:
 
 def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None, *,
                 trim_silence: bool | None = None, band_norm: bool = False, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                face_crop: str = "paper") -> str:
+                face_crop: str = "paper", faces: bool = False) -> str:
     """The records folder name of a variant and the options that change its content.
 
     E.g. "ds2", "ds2-gain-19.5", "ds2-level-35", "ds2-trim-norm" (silence trimmed, bands
     normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default), "wave-8k"
-    (another sample rate than `SAMPLE_RATE_HZ`), "ds2-facefill" (face stacks the face fills).
+    (another sample rate than `SAMPLE_RATE_HZ`), "ds2-facefill" (face stacks the face fills), "wave-faces"
+    (waveforms with face stacks: ``faces``, which only the waveform variant names, since an image variant of a
+    corpus with video holds them by default).
     """
     name = (variant + (f"-{sample_rate_hz / 1000:g}k" if sample_rate_hz != SAMPLE_RATE_HZ else "")
             + (f"-level{level_dbfs:+g}" if level_dbfs is not None else "")
             + (f"-gain{gain_db:+g}" if gain_db else ""))
     if trim_silence is not None and trim_silence != default_trim(variant):
         name += "-trim" if trim_silence else "-notrim"
-    return name + ("-norm" if band_norm else "") + ("-facefill" if face_crop == "fill" else "")
+    name += "-norm" if band_norm else ""
+    name += "-faces" if faces and VARIANTS[variant]["features"] == "wave" else ""
+    return name + ("-facefill" if face_crop == "fill" else "")
 
 
 def default_trim(variant: str) -> bool:
@@ -403,25 +407,37 @@ class RecordsInfo:
                              f"{missing} (they hold {list(self.present_classes)})")
         return wanted
 
-    def input_shapes(self, modality: str) -> dict | tuple:
+    def input_shapes(self, modality: str, wave_audio: bool = False) -> dict | tuple:
         """The stored arrays a model of ``modality`` reads: (h, w, 1) uint8 spectrogram, (frames, h, w, 3)
         uint8 face stack, or a dict of both; for the waveform modality {"audio": (samples,), "audio_length": ()}.
+
+        Args:
+            modality: what the model reads (`emotf.catalog.MODALITIES`).
+            wave_audio: ``av`` only: its audio branch reads the waveform (a waveform architecture), so the records
+                must be waveforms with face stacks and the dict holds {"audio", "audio_length", "video"}.
         """
-        if (modality == "waveform") != (self.features == "wave"):
+        wave = modality == "waveform" or (modality == "av" and wave_audio)
+        if modality != "video" and wave != (self.features == "wave"):
             held = "waveforms (--variant wave)" if self.features == "wave" else "spectrogram images"
-            wanted = ("the waveform: preprocess with --variant wave" if modality == "waveform"
-                      else "spectrogram images: preprocess with --variant ds1, ds2, ds3 or ds4")
-            raise ValueError(f"{self.root}: these records hold {held}, but a {modality} model reads {wanted}")
+            who = f"a {modality} model" if modality != "av" else (
+                "an av model with a waveform audio branch" if wave else "an av model with a spectrogram audio branch")
+            wanted = ("the waveform: preprocess with --variant wave" + (" --video on" if modality == "av" else "")
+                      if wave else "spectrogram images: preprocess with --variant ds1, ds2, ds3 or ds4")
+            raise ValueError(f"{self.root}: these records hold {held}, but {who} reads {wanted}")
         if modality == "waveform":
             return {"audio": (None,), "audio_length": ()}
-        audio = (*self.spec_shape, 1)
         if modality == "audio":
-            return audio
+            return (*self.spec_shape, 1)
         if not self.with_video:
-            raise ValueError(f"{self.root}: these records hold no video (preprocess a corpus with video, "
-                             f"--video on) but the model needs it")
+            how = "--variant wave --video on" if self.features == "wave" else "--video on"
+            raise ValueError(f"{self.root}: these records hold no video (preprocess a corpus with video, {how}) but "
+                             f"the model needs it")
         video = (*self.video_shape, 3)
-        return video if modality == "video" else {"audio": audio, "video": video}
+        if modality == "video":
+            return video
+        if wave:
+            return {"audio": (None,), "audio_length": (), "video": video}
+        return {"audio": (*self.spec_shape, 1), "video": video}
 
     def speakers(self) -> dict[str, dict[str, str]]:
         """{speaker: {"session", "gender"}} from the first record of each speaker's first shard."""

@@ -111,18 +111,22 @@ def process_utterance(utt: corpora.Utterance, cfg: PreprocessConfig, with_video:
         wave = audio.utterance_wave(loaded.samples, cfg.audio)
         ex = {"wave": audio.to_pcm16(wave), keys.WAVE_RATE: cfg.audio.sample_rate_hz, keys.CLIP_INDEX: 0,
               keys.CLIP_COUNT: 1, keys.CLIP_START: 0.0, keys.CLIP_END: len(wave) / cfg.audio.sample_rate_hz}
-        return UtteranceResult([ex], loaded.converted, band_limit_hz=loaded.band_limit_hz)
-    images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup, key=utt.utt_id)
+        # the face stack spans the whole utterance as read (the trimmed waveform shortens pauses inside it, so it
+        # is no one stretch of the video), as the whole-utterance image variant's does
+        clips = [(ex, 0.0, len(loaded.samples) / cfg.audio.sample_rate_hz)]
+    else:
+        images = audio.utterance_images(loaded.samples, cfg.audio, mode=cfg.segment, clean=cfg.cleanup,
+                                        key=utt.utt_id)
+        clips = [({"spec": img, keys.CLIP_INDEX: i, keys.CLIP_COUNT: len(images), keys.CLIP_START: a,
+                   keys.CLIP_END: b}, a, b) for i, (img, a, b) in enumerate(images)]
     stacks = []
     if with_video:
         if not utt.video_path:
             raise BadInputError(utt.audio_path, "no video file for this utterance (video is on)")
-        spans = [(utt.video_start_s + a, utt.video_start_s + b) for _, a, b in images]
+        spans = [(utt.video_start_s + a, utt.video_start_s + b) for _, a, b in clips]
         stacks = video.span_stacks(utt.video_path, spans, utt.speaker_side, cfg.video_config)
     examples = []
-    for i, (img, a, b) in enumerate(images):
-        ex = {"spec": img, keys.CLIP_INDEX: i, keys.CLIP_COUNT: len(images), keys.CLIP_START: a,
-              keys.CLIP_END: b}
+    for i, (ex, _, _) in enumerate(clips):
         if stacks:
             ex["video"] = video.encode_stack(stacks[i].frames, cfg.video_config)
             ex[keys.VIDEO_ENCODING] = cfg.video_config.encoding

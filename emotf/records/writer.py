@@ -241,12 +241,17 @@ def _keep_classes(cfg: PreprocessConfig, utts: list[corpora.Utterance]) -> tuple
 
 
 def _with_video(cfg: PreprocessConfig, kept: list[corpora.Utterance]) -> bool:
-    """Whether the records hold face stacks: ``--video on``, or ``auto`` and the corpus has videos."""
-    if cfg.features == "wave" and cfg.video == "on":
-        raise PreprocessError(f"the {cfg.variant} variant stores waveforms only; face stacks come with the image "
-                              f"variants (--video off, or --variant ds1..ds4)")
+    """Whether the records hold face stacks: ``--video on``, or ``auto``, an image variant and a corpus with videos.
+
+    The waveform variant stores faces only when asked (``--video on``: the audio-visual model with a waveform
+    audio branch reads them), so its records of a corpus with video stay the audio models' small ones by default.
+    """
     has_video = any(u.video_path for u in kept)
-    return cfg.features == "image" and (cfg.video == "on" or (cfg.video == "auto" and has_video))
+    if cfg.features == "wave":
+        if cfg.video == "on" and not has_video:
+            raise PreprocessError(f"--video on: no utterance of {cfg.corpus} has a video file")
+        return cfg.video == "on"
+    return cfg.video == "on" or (cfg.video == "auto" and has_video)
 
 
 def _claim_folder(out_dir: Path, fingerprint: dict[str, Any], overwrite: bool) -> None:

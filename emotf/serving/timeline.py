@@ -264,11 +264,13 @@ class _Scorer:
             return
         rows, xs = zip(*self.pending, strict=True)
         self.pending = []
-        if self.run.modality == "waveform":
+        if self.run.reads_wave:
             longest = max(x["audio"].shape[1] for x in xs)
             batch = {"audio": np.concatenate([np.pad(x["audio"], ((0, 0), (0, longest - x["audio"].shape[1])))
                                               for x in xs]),
                      "audio_length": np.concatenate([x["audio_length"] for x in xs])}
+            if "video" in xs[0]:
+                batch["video"] = np.concatenate([x["video"] for x in xs])
             if self.cfg.adapt_speaker:
                 self.pooled.append(np.asarray(self.features.predict_on_batch(batch), np.float32))
                 self.rows.extend(rows)

@@ -59,6 +59,6 @@ def prepare(cfg: TrainConfig, info: RecordsInfo | None = None) -> Experiment:
     log.info("%s", split.describe())
     pcfg = pipeline.PipelineConfig(class_names=class_names, modality=cfg.modality, batch_size=cfg.batch_size,
                                    cache=cfg.cache, balance=cfg.balance, augment=cfg.augment, seed=cfg.seed,
-                                   sample_rate=info.sample_rate, crop_s=cfg.crop_s)
+                                   sample_rate=info.sample_rate, crop_s=cfg.crop_s, wave_audio=cfg.wave_audio)
     counts = {part: info.count(getattr(split, part), class_names) for part in ("train", "val", "test")}
-    return Experiment(info, class_names, split, pcfg, info.input_shapes(cfg.modality), counts)
+    return Experiment(info, class_names, split, pcfg, info.input_shapes(cfg.modality, cfg.wave_audio), counts)

@@ -124,7 +124,14 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
                                        colormap=cfg.colormap, augment=cfg.augment, sample_rate=info.sample_rate,
                                        **cfg.model)
         steps = exp.steps_per_epoch(cfg.max_steps_per_epoch)
-        if not run_dir.is_trained:
+        if not run_dir.is_trained and cfg.head_fit == "linear":
+            from emotf.training import linear_head  # imports Keras: deferred, as above
+
+            head = linear_head.fit(model, exp, refit=cfg.refit == "on")
+            _compile(model, cfg, num_classes, rt, steps)
+            model.save(str(run_dir.model_file))
+            run_dir.mark_done({"epochs_run": 0, "head_fit": head})
+        elif not run_dir.is_trained:
             if encoders is not None and cfg.pretrain_epochs:
                 _pretrain(cfg, exp, encoders, run_dir.pretrain, rt, verbose)
             _compile(model, cfg, num_classes, rt, steps)
@@ -212,9 +219,15 @@ def _evaluate_and_report(model, cfg: TrainConfig, exp, history, run_dir: RunDir)
     result: dict[str, Any] = {"arch": cfg.arch, "records": str(info.root), "corpus": info.corpus,
                               "variant": info.variant, "split": split.to_dict(), "class_names": list(class_names),
                               "counts": exp.counts}
+    head = run_dir.done_info().get("head_fit")
+    if head:  # the linear head: its choice of L2 strength on validation, and that fit's validation score
+        result["head_fit"] = {k: v for k, v in head.items() if k != "validation"}
     for part, name in (("val", "validation"), ("test", "test")):
-        pred = scoring.predict_records(model, exp.eval_dataset(part, with_meta=True))
-        result[name] = scoring.score(pred, class_names)
+        if part == "val" and head and head["refit"]:  # refitted on these speakers: their score before the refit
+            result[name] = head["validation"]
+        else:
+            result[name] = scoring.score(scoring.predict_records(model, exp.eval_dataset(part, with_meta=True)),
+                                         class_names)
         log.info("%s", scoring.summary_line(name, result[name]))
     # where the model allows it, the test speakers also scored with speaker adaptation (no label used; not the headline)
     adapted = adaptation.adapted_score(model, info, split.test, exp.pipeline, class_names)

@@ -208,6 +208,10 @@ class AVHyperModel(EmotionHyperModel):
         super().__init__(arch, input_shape, num_classes, **kwargs)
         if audio_arch not in AUDIO_BRANCHES:
             raise ValueError(f"audio_arch must be one of {list(AUDIO_BRANCHES)}. Received: {audio_arch!r}")
+        if ARCHS[audio_arch].modality != "audio":
+            raise ValueError(f"the av search space covers the spectrogram audio branches "
+                             f"{[a for a in AUDIO_BRANCHES if ARCHS[a].modality == 'audio']}; train av with "
+                             f"--audio-arch {audio_arch} by python -m emotf.fit (its branch's own recipe)")
         self.audio_arch = audio_arch
 
     def resolve(self, hp):

@@ -74,6 +74,9 @@ def run(cfg: TrainConfig, scfg: SearchConfig, *, overwrite: bool = False, verbos
     search) it returns {"recycle": True, ...} instead: the search is saved, and the
     same call in a new process continues it (``python -m emotf.tune`` does this).
     """
+    if cfg.head_fit != "stream":
+        raise ValueError("a search trains each trial's head by streaming (--head-fit stream); --head-fit linear "
+                         "chooses its own L2 strength on validation: train it with python -m emotf.fit")
     import keras
 
     # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
