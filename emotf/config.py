@@ -294,6 +294,8 @@ class TrainConfig:
     refit: str = option("on", "--head-fit linear: after choosing the L2 strength on validation, fit it again on the "
                               "training and validation speakers together (on) or keep the training-only fit (off)",
                         ("on", "off"))
+    views: int = option(0, "--head-fit linear: augmented passes of the training stream (--augment, without mixup, "
+                           "on --crop-s crops) encoded and fitted beside the whole utterances (0: none)")
     colormap: str = option("seismic", "how the model colours the dB spectrogram", COLORMAPS)
     cache: str = option("auto", "keep the records in memory: auto (where they fit), memory, off",
                        ("auto", "memory", "off"))
@@ -321,6 +323,8 @@ class TrainConfig:
         bad = [a for a in self.augment if a not in fitting]
         _check(not bad, f"augment takes {list(fitting)} for {self.arch} (its input: {self.modality}). Received: {bad}")
         _check(self.crop_s > 0 and self.warmup_epochs >= 0, "crop_s must be positive and warmup_epochs >= 0")
+        _check(self.views >= 0 and (self.views == 0 or self.head_fit == "linear"),
+               f"views must be >= 0 and are --head-fit linear's. Received: {self.views}")
         _check(self.head_fit == "stream" or self.arch == "whisper_tiny",
                f"--head-fit linear fits whisper_tiny's head on its frozen encoder's pooled states. Received: "
                f"--arch {self.arch}")

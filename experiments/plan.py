@@ -188,14 +188,23 @@ def _grid() -> tuple[Cell, ...]:
         # its other head: the SUPERB/EmoBox layer mix with attentive pooling (fold 0; below the default head there)
         Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0,
              args=("--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),
-        # the head fitted as a regularised linear classifier on each whole utterance's cached pooled states (the
-        # linear probe's setting, its L2 strength chosen on validation, refitted on training + validation)
+        # the head fitted as a regularised linear classifier on cached pooled states (--head-fit linear: its L2
+        # strength chosen on validation, refitted on training + validation), with 4 augmented views of each
+        # training utterance beside the whole ones, ...
         *(Cell("pretrained", "whisper_tiny", classes, variant="wave", epochs=0, robust=(0,),
-               cross=("records/emodb/wave",), args=("--head-fit", "linear"), tag="linear") for classes in ("all", "4")),
-        # ... with each utterance levelled to -25 dBFS before Whisper's front end (a gain then changes nothing)
-        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0, 1), epochs=0, robust=(0,),
+               cross=("records/emodb/wave",), args=("--head-fit", "linear", "--views", "4"), tag="linear-views")
+          for classes in ("all", "4")),
+        # ... without the views (the whole utterances alone: the linear probe's setting), ...
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", epochs=0, robust=(0,),
+               cross=("records/emodb/wave",) if classes == "all" else (), args=("--head-fit", "linear"), tag="linear")
+          for classes in ("all", "4")),
+        # ... and each utterance levelled to -25 dBFS before Whisper's front end (a gain then changes nothing)
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0,), epochs=0, robust=(0,),
                args=("--head-fit", "linear", "--hparams", "experiments/hparams/whisper-level.json"),
                tag="linear-level") for classes in ("all", "4")),
+        Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0, robust=(0,),
+             args=("--head-fit", "linear", "--views", "4", "--hparams", "experiments/hparams/whisper-level.json"),
+             tag="linear-views-level"),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),

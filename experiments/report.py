@@ -297,7 +297,10 @@ PAIRS = (("av", "cnn_rnn", "does the face help the paper's model? (AV − its au
          ("video_3dcnn (facefill)", "video_3dcnn", "does a crop the face fills help the face model?"),
          ("av (no-pretrain-facefill)", "av (no-pretrain)", "... and the AV model (no pre-training)?"),
          ("whisper_tiny", "logmel_cnn", "the pretrained encoder against the recipe (audio only)"),
-         ("av (no-pretrain)", "whisper_tiny", "the paper's AV model against the pretrained encoder alone"))
+         ("av (no-pretrain)", "whisper_tiny", "the paper's AV model against the pretrained encoder alone"),
+         ("av (whisper)", "whisper_tiny", "does the face help the pretrained encoder? (AV − its audio branch alone)"),
+         ("av (whisper)", "av (no-pretrain-facefill)", "the pretrained audio branch against the paper's, in the AV "
+          "model (face-fill crop both)"))
 
 
 def _paired_table(cells: Sequence[Cell], root: Path) -> str:

@@ -274,10 +274,13 @@ def test_waveform_variant_and_the_options_that_name_other_folders(synth_iemocap,
     recs = records.read_records(sorted((tmp_path / "iemocap" / "wave").glob("*.tfrecord")), spec_shape=None,
                                 with_wave=True)
     assert len(recs) == m["utterances"] and all(r["wave/samples"] == len(r["wave"]) > 0 for r in recs)
-    assert preprocess.main([*base, "--variant", "wave", "--video", "on"]) == 2
+    assert preprocess.main([*base, "--variant", "wave", "--video", "on"]) == 0  # asked: the faces beside
+    faces = json.loads((tmp_path / "iemocap" / "wave-faces" / "manifest.json").read_text())
+    assert faces["features"] == "wave" and faces["with_video"] and faces["video_clips"] == faces["records"] == len(recs)
     assert preprocess.main([*base, "--variant", "wave", "--no-trim-silence", "--video", "off"]) == 0
     assert preprocess.main([*base, "--variant", "ds1", "--trim-silence", "--band-norm", "--video", "off"]) == 0
-    assert sorted(p.name for p in (tmp_path / "iemocap").iterdir()) == ["ds1-trim-norm", "wave", "wave-notrim"]
+    assert sorted(p.name for p in (tmp_path / "iemocap").iterdir()) == ["ds1-trim-norm", "wave", "wave-faces",
+                                                                         "wave-notrim"]
     cfg = json.loads((tmp_path / "iemocap" / "ds1-trim-norm" / "manifest.json").read_text())["config"]["audio"]
     assert cfg["trim_silence"] and cfg["band_norm"]
 
@@ -485,3 +488,11 @@ def test_two_csv_corpora_share_a_records_root_under_their_own_names(tmp_path):
         with pytest.raises(ValueError, match="--name"):
             preprocess.csv_corpus_name(tmp_path / "calls" / "calls.csv", bad)
     assert preprocess.main(["--corpus", "emodb", "--data", str(tmp_path), "--name", "x"]) == 2
+
+
+def test_faces_asked_of_a_corpus_without_video_are_refused(tiny_wave_records, tmp_path, caplog):
+    corpus = tiny_wave_records["ravdess"].parents[2] / "ravdess"  # made without videos
+    assert preprocess.main(["--corpus", "ravdess", "--data", str(corpus), "--out", str(tmp_path), "--variant", "wave",
+                            "--video", "on", "--no-progress"]) == 2
+    assert "--video on: no utterance of ravdess has a video file" in caplog.text
+    assert not (tmp_path / "ravdess" / "wave-faces").exists()

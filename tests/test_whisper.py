@@ -408,10 +408,12 @@ def test_the_head_fitted_linearly_on_cached_states(tiny_wave_records, tmp_path):
 
     out = tmp_path / "run"
     assert fit.main(["--arch", "whisper_tiny", "--records", str(tiny_wave_records["ravdess"]), "--out", str(out),
-                     "--classes", "4", "--head-fit", "linear", "--refit", "off", "--batch-size", "8",
-                     "--jit-compile", "off", "--quiet"]) == 0
+                     "--classes", "4", "--head-fit", "linear", "--refit", "off", "--views", "1", "--crop-s", "1",
+                     "--batch-size", "8", "--jit-compile", "off", "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     grid = m["head_fit"]["grid"]
+    train = sum(m["counts"]["train"].values())  # the whole utterances, and one augmented pass over them
+    assert m["head_fit"]["views"] == 1 and m["head_fit"]["fitted_rows"] == train + 8 * -(-train // 8)
     assert [g["C"] for g in grid] == list(linear_head.C_GRID) and m["epochs_run"] == 0
     assert m["head_fit"]["C"] == max(grid, key=lambda g: g["val_ua"])["C"]
     again = evaluate(out, tiny_wave_records["ravdess"], speakers="val")  # the saved model, scored afresh
@@ -422,6 +424,8 @@ def test_the_head_fitted_linearly_on_cached_states(tiny_wave_records, tmp_path):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="fits whisper_tiny's head"):
         TrainConfig(arch="logmel_cnn", head_fit="linear")
+    with pytest.raises(ValueError, match="views .* --head-fit linear's"):
+        TrainConfig(arch="whisper_tiny", views=2)
     with pytest.raises(ValueError, match="a hidden layer"):
         linear_head.check_model(build_whisper_tiny((None,), 4, fc_units=8))
     with pytest.raises(ValueError, match="encoder frozen"):

@@ -1,8 +1,10 @@
 """The frozen encoder's head fitted as a regularised linear classifier on cached pooled states (``--head-fit linear``).
 
 With the encoder frozen, the pooled statistics of an utterance (``layer_stats``: every layer's mean ‖ std over
-its tokens) never change, so each utterance is encoded once, whole and as it is (no augmentation), and the head
-is fitted on those features:
+its tokens) never change, so each utterance is encoded once, whole and as it is, and the head is fitted on those
+features. The augmentations come in as ``views``: that many passes of the training stream (its random 3-s crops,
+speed, gain, tilt and noise; no mixup, whose soft labels a cache of single utterances cannot hold) are encoded
+once more and added to the fitted rows:
 
     pooled states (n, 3840) → standardised with the training speakers' mean and variance (the model's
     ``stats_norm`` batch norm, its moving statistics set to them) → softmax regression (``head_logits``),
@@ -105,13 +107,30 @@ def _probs(z: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit(model, exp, *, refit: bool = True, grid: tuple[float, ...] = C_GRID) -> dict[str, Any]:
+def views_of(features, exp, units, views: int) -> dict[str, np.ndarray]:
+    """The pooled states of ``views`` passes of the training stream over ``units`` (augmented crops, no mixup)."""
+    import dataclasses
+
+    from emotf.data import pipeline
+
+    cfg = dataclasses.replace(exp.pipeline, augment=tuple(a for a in exp.pipeline.augment if a != "mixup"))
+    steps = views * pipeline.steps(exp.info, units, cfg)
+    xs, labels = [], []
+    for x, y in pipeline.train_dataset(exp.info, units, cfg).take(steps):
+        xs.append(np.asarray(features(x, training=False), np.float64))
+        labels.append(y.numpy())
+    return {"x": np.concatenate(xs), "labels": np.concatenate(labels)}
+
+
+def fit(model, exp, *, refit: bool = True, views: int = 0, grid: tuple[float, ...] = C_GRID) -> dict[str, Any]:
     """Fit ``model``'s head (in place) on the experiment's training speakers; choose C on its validation speakers.
 
     Args:
         model: a frozen whisper_tiny with the linear "stats" head (`check_model`).
         exp: the `emotf.training.experiment.Experiment` (records, split, pipeline).
         refit: fit the chosen C again on training + validation speakers.
+        views: augmented passes of the training stream added to the whole utterances (`views_of`); with
+            ``refit``, as many of the validation speakers' too. C is chosen on the clean validation utterances.
 
     Returns:
         {"grid": [{"C", "val_ua"}], "C": chosen, "refit": bool, "validation": the chosen fit's validation score
@@ -127,6 +146,10 @@ def fit(model, exp, *, refit: bool = True, grid: tuple[float, ...] = C_GRID) -> 
     features, _ = split(model)
     train = pooled(features, [exp.eval_dataset("train", with_meta=True)])
     val = pooled(features, [exp.eval_dataset("val", with_meta=True)])
+    rows = {"x": train["x"], "labels": train["labels"]}  # what the head is fitted on
+    if views:
+        extra = views_of(features, exp, exp.split.train, views)
+        rows = {k: np.concatenate([rows[k], extra[k]]) for k in rows}
     norm = model.get_layer(NORM)
     eps = float(norm.epsilon)
     num_classes = len(exp.class_names)
@@ -135,11 +158,11 @@ def fit(model, exp, *, refit: bool = True, grid: tuple[float, ...] = C_GRID) -> 
         mean, var = x.mean(axis=0), x.var(axis=0)
         return mean, var, lambda v: (v - mean) / np.sqrt(var + eps)
 
-    _, _, scale = standardiser(train["x"])
-    ztr, zval = scale(train["x"]), scale(val["x"])
+    _, _, scale = standardiser(rows["x"])
+    ztr, zval = scale(rows["x"]), scale(val["x"])
     tried = []
     for c in grid:
-        w, b = fit_softmax(ztr, train["labels"], num_classes, c)
+        w, b = fit_softmax(ztr, rows["labels"], num_classes, c)
         pred = {"probs": _probs(zval, w, b).astype(np.float32), "labels": val["labels"], "utt_id": val["utt_id"],
                 "clip": val["clip"]}
         tried.append({"C": c, "val_ua": float(scoring.score(pred, exp.class_names)["ua"]), "fit": (w, b),
@@ -147,18 +170,20 @@ def fit(model, exp, *, refit: bool = True, grid: tuple[float, ...] = C_GRID) -> 
         log.info("linear head: C %g, validation UA %.3f", c, tried[-1]["val_ua"])
     best = max(tried, key=lambda t: t["val_ua"])  # the first of equals: the strongest penalty
     if refit:
-        both = np.concatenate([train["x"], val["x"]])
+        parts = [rows, val] + ([views_of(features, exp, exp.split.val, views)] if views else [])
+        both, labels = np.concatenate([p["x"] for p in parts]), np.concatenate([p["labels"] for p in parts])
         mean, var, scale = standardiser(both)
-        w, b = fit_softmax(scale(both), np.concatenate([train["labels"], val["labels"]]), num_classes, best["C"])
+        w, b = fit_softmax(scale(both), labels, num_classes, best["C"])
     else:
-        mean, var = train["x"].mean(axis=0), train["x"].var(axis=0)
+        mean, var = rows["x"].mean(axis=0), rows["x"].var(axis=0)
         w, b = best["fit"]
+        labels = rows["labels"]
     _set_head(model, mean, var, w, b)
     seconds = time.perf_counter() - t0
     log.info("linear head: C %g chosen on validation (UA %.3f)%s; %.0f s", best["C"], best["val_ua"],
              ", refitted on training + validation speakers" if refit else "", seconds)
     return {"grid": [{"C": t["C"], "val_ua": t["val_ua"]} for t in tried], "C": best["C"], "refit": refit,
-            "validation": best["score"], "train_records": int(len(train["x"]) + (len(val["x"]) if refit else 0)),
+            "views": views, "validation": best["score"], "fitted_rows": int(len(labels)),
             "seconds": round(seconds, 1)}
 
 

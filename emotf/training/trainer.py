@@ -127,7 +127,7 @@ def run(cfg: TrainConfig, *, overwrite: bool = False, verbose: int = 2) -> dict[
         if not run_dir.is_trained and cfg.head_fit == "linear":
             from emotf.training import linear_head  # imports Keras: deferred, as above
 
-            head = linear_head.fit(model, exp, refit=cfg.refit == "on")
+            head = linear_head.fit(model, exp, refit=cfg.refit == "on", views=cfg.views)
             _compile(model, cfg, num_classes, rt, steps)
             model.save(str(run_dir.model_file))
             run_dir.mark_done({"epochs_run": 0, "head_fit": head})
