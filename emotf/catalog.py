@@ -57,8 +57,14 @@ RECIPE = {"batch_size": 32, "lr": 1e-3, "weight_decay": 0.05, "lr_schedule": "wa
           "patience": 15, "augment": ("gain", "tilt", "noise", "speed", "specaugment", "mixup")}
 
 # The pretrained encoder (docs/training.md): the recipe's augmentations and schedule, fewer epochs (the encoder
-# arrives trained; only the layer mix, pooling and head learn from scratch).
-WHISPER_RECIPE = {**RECIPE, "patience": 8}
+# arrives trained; only the layer mix, pooling and head learn from scratch); and, frozen, its head fitted on cached
+# pooled states with 4 augmented views of each training utterance, each utterance levelled to -25 dBFS before
+# Whisper's front end (more accurate on RAVDESS's folds than the streamed head, 3x faster, and deaf to the
+# recording's level: docs/results.md).
+WHISPER_RECIPE = {**RECIPE, "patience": 8, "head_fit": "linear", "views": 4, "model": {"level_dbfs": -25.0}}
+# How whisper_tiny's own head is fitted, and its own builder arguments: not settings of the av model it is a branch
+# of, nor of a search's trials (both train by streaming; a search draws the builder's arguments).
+OWN_ONLY = ("head_fit", "views", "model")
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("cnn", "audio", 50, "emotf.models.audio:build_cnn", audio_branch=True),
@@ -94,6 +100,15 @@ def trained_as(name: str, audio_arch: str) -> Arch:
     waveform audio branch, which trains as that branch does (the pretrained encoder's recipe, the face stream
     added), so that the audio-visual model and its audio branch alone differ only by the face."""
     return arch(audio_arch) if wave_audio(name, audio_arch) else arch(name)
+
+
+def train_defaults(name: str, audio_arch: str = "cnn_rnn", *, search: bool = False) -> dict[str, Any]:
+    """The training settings a run of ``name`` takes unless a flag says otherwise (`trained_as`'s; "model": default
+    builder arguments, under an ``--hparams`` file's), without ``OWN_ONLY`` where the run streams (the av model
+    with the branch, a search)."""
+    own = trained_as(name, audio_arch)
+    streams = search or own.name != name
+    return {k: v for k, v in own.train_defaults.items() if not (streams and k in OWN_ONLY)}
 
 
 # The paper's 4 classes, in its index order (hap=0, sad=1, ang=2, neu=3), and its 3. "all" keeps every class.

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emotf.catalog import trained_as
+from emotf.catalog import train_defaults
 from emotf.config import TrainConfig
 
 log = logging.getLogger("emotf")
@@ -137,18 +137,23 @@ def load_hparams(path: str | Path) -> dict[str, Any]:
     return hp.get("hparams", hp) if isinstance(hp, dict) else {}
 
 
-def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hparams: str = "") -> TrainConfig:
+def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hparams: str = "",
+                 search: bool = False) -> TrainConfig:
     """TrainConfig from the flags, in this order of precedence: a flag given in ``argv``; a value of the
     ``hparams`` file (its keys that are not TrainConfig fields become builder arguments); the architecture's
     own training defaults (``train_defaults`` in `emotf.catalog.ARCHS`: the recipe of ``logmel_cnn``; for ``av``
-    with a waveform audio branch, the branch's: `emotf.catalog.trained_as`);
+    with a waveform audio branch, the branch's: `emotf.catalog.train_defaults`; ``search``: a search's, whose
+    trials stream);
     the flag's default (the paper's settings).
     """
     cfg = config_from_args(args)
     explicit = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    fields = {k: v for k, v in trained_as(cfg.arch, cfg.audio_arch).train_defaults.items() if flag(k) not in explicit}
-    model = {}
+    fields = {k: v for k, v in train_defaults(cfg.arch, cfg.audio_arch, search=search).items()
+              if flag(k) not in explicit}
+    if fields.get("head_fit", cfg.head_fit) == "stream":
+        fields.pop("views", None)  # the linear head's default, not a streamed one's
+    model = dict(fields.pop("model", {}))  # the arch's default builder arguments, under the file's
     for k, v in (load_hparams(hparams) if hparams else {}).items():
         if k in names and k not in ("model", "arch"):
             if flag(k) not in explicit:  # a flag on the command line wins
@@ -157,4 +162,4 @@ def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hpa
             model[k] = v
     if "augment" in fields:
         fields["augment"] = tuple(fields["augment"])
-    return dataclasses.replace(cfg, **fields, **({"model": model} if hparams else {}))
+    return dataclasses.replace(cfg, **fields, **({"model": model} if hparams or model else {}))

@@ -25,6 +25,7 @@ from emotf.catalog import (
     SPLIT_SCHEMES,
     VARIANTS,
     WAVE_AUGMENTATIONS,
+    train_defaults,
     trained_as,
 )
 from emotf.catalog import wave_audio as _wave_audio
@@ -376,4 +377,7 @@ class TrainConfig:
     def for_arch(cls, arch: str, **fields: Any) -> TrainConfig:
         """The configuration ``python -m emotf.fit --arch ARCH`` makes: the arch's own training defaults
         (`emotf.catalog.ARCHS`; the recipe of ``logmel_cnn``) under ``fields``."""
-        return cls(arch=arch, **{**trained_as(arch, fields.get("audio_arch", "cnn_rnn")).train_defaults, **fields})
+        defaults = train_defaults(arch, fields.get("audio_arch", "cnn_rnn"))
+        if fields.get("head_fit", defaults.get("head_fit", "stream")) == "stream":
+            defaults.pop("views", None)  # the linear head's default, not a streamed one's
+        return cls(arch=arch, **{**defaults, **fields})

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.records:
             args.records = str(ensure_default_records())
-        cfg = cli.train_config(args, argv)
+        cfg = cli.train_config(args, argv, search=True)
         scfg = cli.config_from_args(args, SearchConfig)
         # imports TensorFlow: deferred, so the module loads without it (commands parse and fail fast)
         from emotf.data.pipeline import named_damage

@@ -44,6 +44,10 @@ JAVANESE = ("--folds", "5")
 JAVANESE_PAPER = (*JAVANESE, "--batch-size", "16")
 FACEFILL = folder_name("ds2", face_crop="fill")  # records of --face-crop fill
 WAVE_FACES = folder_name("wave", face_crop="fill", faces=True)  # waveforms with face stacks (--video on), face-fill
+# whisper_tiny rows measured before its defaults became the linear head and levelling: the level as recorded
+NOLEVEL = ("--hparams", "experiments/hparams/whisper-as-recorded.json")
+STREAM = ("--head-fit", "stream", *NOLEVEL)
+LEVEL = ("--hparams", "experiments/hparams/whisper-level.json")  # whisper_tiny levelled to -25 dBFS (its default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,40 +181,44 @@ def _grid() -> tuple[Cell, ...]:
              cross=("records/emodb/ds2", "records/javanese/ds2")),
         Cell("recipe", "cnn_rnn", "4", variant="ds2-trim-norm", folds=(0, 1),
              cross=("records/emodb/ds2-trim-norm",)),
-        # The pretrained encoder (Whisper tiny.en, frozen; the arch's training defaults) on the recipe's records, with
-        # the speaker-adapted test scores beside (emotf.evaluation.adaptation).
-        Cell("pretrained", "whisper_tiny", "all", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
-        Cell("pretrained", "whisper_tiny", "4", variant="wave", epochs=0, robust=(0,), cross=("records/emodb/wave",)),
+        # The pretrained encoder (Whisper tiny.en, frozen; the arch's training defaults, its head streamed: the
+        # default until the linear head below won) on the recipe's records, with the speaker-adapted test scores
+        # beside (emotf.evaluation.adaptation).
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", epochs=0, robust=(0,), args=STREAM,
+               cross=("records/emodb/wave",)) for classes in ("all", "4")),
         # a candidate change of its training, judged on validation UA of folds 0-1 only: no mixup (mixing two
         # utterances' waveforms gives the frozen encoder overlapping speech)
         Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0, 1), epochs=0,
-             args=("--augment", "gain,tilt,noise,speed,specaugment"), tag="no-mixup"),
+             args=(*STREAM, "--augment", "gain,tilt,noise,speed,specaugment"), tag="no-mixup"),
         # its other head: the SUPERB/EmoBox layer mix with attentive pooling (fold 0; below the default head there)
         Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0,
-             args=("--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),
+             args=("--head-fit", "stream", "--hparams", "experiments/hparams/whisper-mix.json"), tag="mix"),
         # the head fitted as a regularised linear classifier on cached pooled states (--head-fit linear: its L2
         # strength chosen on validation, refitted on training + validation), with 4 augmented views of each
-        # training utterance beside the whole ones, ...
+        # training utterance beside the whole ones and each utterance levelled to -25 dBFS before Whisper's front
+        # end (a gain then changes nothing), ...
         *(Cell("pretrained", "whisper_tiny", classes, variant="wave", epochs=0, robust=(0,),
-               cross=("records/emodb/wave",), args=("--head-fit", "linear", "--views", "4"), tag="linear-views")
+               cross=("records/emodb/wave",), args=("--head-fit", "linear", "--views", "4", *LEVEL),
+               tag="linear-views-level") for classes in ("all", "4")),
+        # ... without the levelling, ...
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0, 1), epochs=0, robust=(0,),
+               cross=("records/emodb/wave",), args=("--head-fit", "linear", "--views", "4", *NOLEVEL),
+               tag="linear-views")
           for classes in ("all", "4")),
-        # ... without the views (the whole utterances alone: the linear probe's setting), ...
-        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", epochs=0, robust=(0,),
-               cross=("records/emodb/wave",) if classes == "all" else (), args=("--head-fit", "linear"), tag="linear")
+        # ... without the views either (the whole utterances alone: the linear probe's setting), ...
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0, 1), epochs=0, robust=(0,),
+               cross=("records/emodb/wave",) if classes == "all" else (),
+               args=("--head-fit", "linear", "--views", "0", *NOLEVEL), tag="linear")
           for classes in ("all", "4")),
-        # ... and each utterance levelled to -25 dBFS before Whisper's front end (a gain then changes nothing)
+        # ... and levelled without the views
         *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0,), epochs=0, robust=(0,),
-               args=("--head-fit", "linear", "--hparams", "experiments/hparams/whisper-level.json"),
-               tag="linear-level") for classes in ("all", "4")),
-        Cell("pretrained", "whisper_tiny", "all", variant="wave", folds=(0,), epochs=0, robust=(0,),
-             args=("--head-fit", "linear", "--views", "4", "--hparams", "experiments/hparams/whisper-level.json"),
-             tag="linear-views-level"),
+               args=("--head-fit", "linear", "--views", "0", *LEVEL), tag="linear-level") for classes in ("all", "4")),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),
         # ... and the pretrained encoder, the same way (the corpora the recipe missed first)
         *(Cell("loco", "whisper_tiny", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
-               test_corpus=c) for c in ("ravdess", "tess", "emodb", "emovo", "javanese")),
+               test_corpus=c, args=STREAM) for c in ("ravdess", "tess", "emodb", "emovo", "javanese")),
         # Each lever of the recipe removed in turn, folds 0-1, with the EmoDB score.
         *(Cell("ablation", "logmel_cnn", "4", variant=v, folds=(0, 1), epochs=0, args=a, tag=t,
                cross=(f"records/emodb/{v}",)) for v, a, t in (
@@ -235,7 +243,7 @@ def _grid() -> tuple[Cell, ...]:
             Cell("javanese", "av", classes, "javanese", folds=(0, 1), epochs=15, args=JAVANESE_PAPER),
             # the pretrained encoder, audio only (its training defaults)
             Cell("javanese", "whisper_tiny", classes, "javanese", variant="wave", folds=JAVANESE_FOLDS, epochs=0,
-                 args=JAVANESE),
+                 args=(*JAVANESE, *STREAM)),
             # face stacks the face fills (--face-crop fill) instead of the paper's head-and-shoulders crop
             Cell("javanese", "video_3dcnn", classes, "javanese", variant=FACEFILL, folds=JAVANESE_FOLDS, epochs=15,
                  args=JAVANESE_PAPER, tag="facefill"),

@@ -90,6 +90,20 @@ def test_an_arch_s_own_training_defaults_apply_below_flags_and_hparams(tmp_path)
     assert (cfg.lr, cfg.weight_decay, cfg.augment, cfg.batch_size) == (0.002, 0.2, (), recipe["batch_size"])
     assert cfg.model == {"channels": [8, 8, 8, 8]}
     assert not catalog.ARCHS["cnn_rnn"].train_defaults  # the paper's models keep the paper's settings
+    argv = ["--arch", "whisper_tiny"]  # its head fitted on cached states, levelled; a search's trials stream
+    own = cli.train_config(fit.build_parser().parse_args(argv), argv)
+    assert (own.head_fit, own.views, own.model) == ("linear", 4, {"level_dbfs": -25.0})
+    hp.write_text('{"fc_units": 8, "level_dbfs": null}')  # an hparams file's builder arguments go over the arch's
+    argv = ["--arch", "whisper_tiny", "--hparams", str(hp)]
+    assert cli.train_config(fit.build_parser().parse_args(argv), argv, hparams=str(hp)).model == {
+        "level_dbfs": None, "fc_units": 8}
+    argv = ["--arch", "whisper_tiny", "--head-fit", "stream"]  # streamed: the linear head's views do not apply
+    assert cli.train_config(fit.build_parser().parse_args(argv), argv).views == 0
+    assert TrainConfig.for_arch("whisper_tiny", head_fit="stream").views == 0
+    argv = ["--arch", "whisper_tiny"]
+    searched = cli.train_config(tune.build_parser().parse_args(argv), argv, search=True)
+    assert (searched.head_fit, searched.views, searched.model) == ("stream", 0, {})
+    assert searched.lr == catalog.WHISPER_RECIPE["lr"]
 
 
 @pytest.mark.parametrize("command", [preprocess, fit, tune])

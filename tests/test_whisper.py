@@ -236,7 +236,8 @@ def whisper_run(tiny_wave_records, tmp_path_factory):
     out = root / "run"
     assert fit.main(["--arch", "whisper_tiny", "--records", str(tiny_wave_records["ravdess"]), "--out", str(out),
                      "--classes", "4", "--epochs", "1", "--max-steps-per-epoch", "1", "--batch-size", "4",
-                     "--hparams", str(root / "hp.json"), "--jit-compile", "off", "--quiet"]) == 0
+                     "--head-fit", "stream", "--hparams", str(root / "hp.json"), "--jit-compile", "off",
+                     "--quiet"]) == 0
     return out
 
 
@@ -339,6 +340,7 @@ def test_the_av_model_takes_the_encoder_as_its_audio_branch(av_whisper_run, tiny
     recipe = TrainConfig.for_arch("whisper_tiny")
     cfg = TrainConfig.for_arch("av", audio_arch="whisper_tiny")
     assert (cfg.lr, cfg.augment, cfg.num_epochs) == (recipe.lr, recipe.augment, recipe.num_epochs)
+    assert (recipe.head_fit, recipe.views) == ("linear", 4) and (cfg.head_fit, cfg.views) == ("stream", 0)
     assert TrainConfig.for_arch("av").lr == 1e-4 and TrainConfig.for_arch("av").num_epochs == 15  # the paper's
     saved = json.loads((av_whisper_run / "config.json").read_text())["config"]
     assert saved["lr"] == recipe.lr and "mixup" in saved["augment"]

@@ -246,9 +246,7 @@ def _to_inputs(ex: dict, cfg: PipelineConfig):
     if "video" in ex:
         x["video"] = ex["video"]
     if "wave" in ex:
-        x = {**x, "audio": ex["wave"], "audio_length": ex["length"]}
-        if cfg.modality == "waveform":
-            x = {"audio": x["audio"], "audio_length": x["audio_length"]}
+        x = {**x, "audio": ex["wave"], "audio_length": ex["length"]}  # and the face stack, for av
     elif cfg.modality != "av":
         x = x[cfg.modality]
     meta = {"utt_id": ex["utt_id"], "clip": ex["clip"], "label_name": ex["label_name"]}
