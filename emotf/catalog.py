@@ -102,13 +102,17 @@ def trained_as(name: str, audio_arch: str) -> Arch:
     return arch(audio_arch) if wave_audio(name, audio_arch) else arch(name)
 
 
-def train_defaults(name: str, audio_arch: str = "cnn_rnn", *, search: bool = False) -> dict[str, Any]:
+def train_defaults(name: str, audio_arch: str = "cnn_rnn", *, search: bool = False,
+                   head_fit: str | None = None) -> dict[str, Any]:
     """The training settings a run of ``name`` takes unless a flag says otherwise (`trained_as`'s; "model": default
     builder arguments, under an ``--hparams`` file's), without ``OWN_ONLY`` where the run streams (the av model
-    with the branch, a search)."""
+    with the branch, a search). ``head_fit``: the run's where a flag chose it; a streamed head takes no views."""
     own = trained_as(name, audio_arch)
     streams = search or own.name != name
-    return {k: v for k, v in own.train_defaults.items() if not (streams and k in OWN_ONLY)}
+    out = {k: v for k, v in own.train_defaults.items() if not (streams and k in OWN_ONLY)}
+    if (head_fit or out.get("head_fit", "stream")) == "stream":
+        out.pop("views", None)
+    return out
 
 
 # The paper's 4 classes, in its index order (hap=0, sad=1, ang=2, neu=3), and its 3. "all" keeps every class.

@@ -149,10 +149,9 @@ def train_config(args: argparse.Namespace, argv: list[str] | None = None, *, hpa
     cfg = config_from_args(args)
     explicit = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    fields = {k: v for k, v in train_defaults(cfg.arch, cfg.audio_arch, search=search).items()
+    chosen = cfg.head_fit if flag("head_fit") in explicit else None
+    fields = {k: v for k, v in train_defaults(cfg.arch, cfg.audio_arch, search=search, head_fit=chosen).items()
               if flag(k) not in explicit}
-    if fields.get("head_fit", cfg.head_fit) == "stream":
-        fields.pop("views", None)  # the linear head's default, not a streamed one's
     model = dict(fields.pop("model", {}))  # the arch's default builder arguments, under the file's
     for k, v in (load_hparams(hparams) if hparams else {}).items():
         if k in names and k not in ("model", "arch"):

@@ -377,7 +377,5 @@ class TrainConfig:
     def for_arch(cls, arch: str, **fields: Any) -> TrainConfig:
         """The configuration ``python -m emotf.fit --arch ARCH`` makes: the arch's own training defaults
         (`emotf.catalog.ARCHS`; the recipe of ``logmel_cnn``) under ``fields``."""
-        defaults = train_defaults(arch, fields.get("audio_arch", "cnn_rnn"))
-        if fields.get("head_fit", defaults.get("head_fit", "stream")) == "stream":
-            defaults.pop("views", None)  # the linear head's default, not a streamed one's
+        defaults = train_defaults(arch, fields.get("audio_arch", "cnn_rnn"), head_fit=fields.get("head_fit"))
         return cls(arch=arch, **{**defaults, **fields})
