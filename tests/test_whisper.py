@@ -380,6 +380,11 @@ def test_the_av_model_takes_the_encoder_as_its_audio_branch(av_whisper_run, tiny
     np.testing.assert_array_equal(jpeg.numpy(), ex["video"].numpy())
     rep = evaluate(av_whisper_run, tiny_wave_faces_records, speakers="all")
     assert rep["n"] == 84 and 0 <= rep["ua"] <= 1
+    from emotf.serving import timeline as tl  # windows of the recording, each with its span of the video
+
+    t = tl.timeline(av_whisper_run, wav, video=video, model=model, cfg=tl.TimelineConfig(window_s=2.0, hop_s=1.0,
+                                                                                         min_speech=0.0))
+    assert t.windows and all(w["label"] in run.class_names for w in t.windows if w.get("face_found", 1))
 
 
 def test_the_linear_head_is_scikit_learns_balanced_logistic_regression():
