@@ -95,6 +95,12 @@ def wave_audio(name: str, audio_arch: str) -> bool:
     return arch(name).modality == "av" and arch(audio_arch).modality == "waveform"
 
 
+def reads_wave(modality: str, wave_audio: bool) -> bool:
+    """Whether a model of ``modality`` reads the waveform: the waveform models, and ``av`` with a waveform audio
+    branch (``wave_audio``, `wave_audio`)."""
+    return modality == "waveform" or (modality == "av" and wave_audio)
+
+
 def trained_as(name: str, audio_arch: str) -> Arch:
     """The architecture whose training defaults and epochs a run of ``name`` takes: its own, except ``av`` with a
     waveform audio branch, which trains as that branch does (the pretrained encoder's recipe, the face stream

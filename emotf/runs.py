@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from emotf.catalog import ARCHS
+from emotf.catalog import reads_wave as _reads_wave
 from emotf.catalog import wave_audio as _wave_audio
 
 log = logging.getLogger("emotf")
@@ -165,7 +166,7 @@ class RunDir:
     @property
     def reads_wave(self) -> bool:
         """Whether the model reads the waveform: a waveform model, or ``av`` with a waveform audio branch."""
-        return self.modality == "waveform" or self.wave_audio
+        return _reads_wave(self.modality, self.wave_audio)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -308,7 +308,7 @@ def test_a_timeline_of_one_speaker_adapted_to_the_speaker(whisper_run, tiny_wave
 
 @pytest.fixture(scope="module")
 def av_whisper_run(tiny_wave_faces_records, tmp_path_factory):
-    """``--arch av --audio-arch whisper_tiny`` (small widths): a step of contrastive pre-training, a step of training."""
+    """``--arch av --audio-arch whisper_tiny``, small widths: a step of contrastive pre-training, one of training."""
     import json
 
     from emotf import fit
@@ -332,8 +332,8 @@ def test_the_av_model_takes_the_encoder_as_its_audio_branch(av_whisper_run, tiny
 
     from emotf.config import TrainConfig
     from emotf.evaluation.rescore import evaluate
-    from emotf.records import schema
     from emotf.features import inputs
+    from emotf.records import schema
     from emotf.runs import open_run
     from emotf.serving import inference
 

@@ -38,6 +38,7 @@ import psutil
 import tensorflow as tf
 
 from emotf.catalog import AUGMENTATIONS, IMAGE_AUGMENTATIONS, MODALITIES
+from emotf.catalog import reads_wave as _reads_wave
 from emotf.config import SAMPLE_RATE_HZ, WAVE_BUCKET_S, bucket_samples
 from emotf.records import folder, keys, schema
 from emotf.records.folder import RecordsInfo
@@ -108,7 +109,7 @@ class PipelineConfig:
     @property
     def reads_wave(self) -> bool:
         """Whether batches carry the waveform (the waveform models, and ``av`` with a waveform audio branch)."""
-        return self.modality == "waveform" or (self.modality == "av" and self.wave_audio)
+        return _reads_wave(self.modality, self.wave_audio)
 
 
 def train_dataset(info: RecordsInfo, units: Iterable[str], cfg: PipelineConfig, *, pairs: Mapping | None = None,

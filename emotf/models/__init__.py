@@ -16,6 +16,7 @@ from typing import Any
 import keras
 
 from emotf.catalog import arch as _arch
+from emotf.catalog import wave_audio
 from emotf.models import losses, metrics  # noqa: F401  (registered: a saved, compiled model reloads after this import)
 from emotf.models.audio import build_cnn, build_cnn_lstm, build_cnn_rnn, build_crnn
 from emotf.models.audiovisual import build_av, build_encoders, build_siamese, build_video_3dcnn
@@ -66,12 +67,13 @@ def build(arch: str, input_shape, num_classes: int, *, audio_arch: str = "cnn_rn
     spec = _arch(arch)
     if spec.modality == "av":
         audio_kw, video_kw, rest = split_branch_kwargs(kwargs)
-        audio_kw = (_waveform_kwargs(audio_kw, augment, sample_rate) if _arch(audio_arch).modality == "waveform"
+        audio_kw = (_waveform_kwargs(audio_kw, augment, sample_rate) if wave_audio(arch, audio_arch)
                     else {"colormap": colormap, **audio_kw})
         encoders = build_encoders(input_shape, audio_arch=audio_arch, audio_kwargs=audio_kw, video_kwargs=video_kw)
         return build_av(input_shape, num_classes, encoders=encoders, **rest), encoders
     if spec.modality == "waveform":
-        return spec.build_fn()(input_shape["audio"], num_classes, **_waveform_kwargs(kwargs, augment, sample_rate)), None
+        kwargs = _waveform_kwargs(kwargs, augment, sample_rate)
+        return spec.build_fn()(input_shape["audio"], num_classes, **kwargs), None
     extra = {"colormap": colormap} if spec.modality == "audio" else {}
     return spec.build_fn()(input_shape, num_classes, **extra, **kwargs), None
 

@@ -402,9 +402,10 @@ def build_whisper_encoder_model(input_shape=(None,), *, weights_path: str | None
     return model
 
 
-def build_whisper_tiny(input_shape=(None,), num_classes: int | None = 4, *, head: str = "stats", finetune_blocks: int = 0,
-                       finetune_lr_scale: float = 0.1, projection: int = 256, attention_units: int = 128,
-                       fc_units: int = 0, dropout: float = 0.3, normalize_layers: bool = True,
+def build_whisper_tiny(input_shape=(None,), num_classes: int | None = 4, *, head: str = "stats",
+                       finetune_blocks: int = 0, finetune_lr_scale: float = 0.1, projection: int = 256,
+                       attention_units: int = 128, fc_units: int = 0, dropout: float = 0.3,
+                       normalize_layers: bool = True,
                        spec_augment: bool = True, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
                        time_fraction: float = 0.1, level_dbfs: float | None = None, weights_path: str | None = None,
                        sample_rate: int = SAMPLE_RATE, name: str = "whisper_tiny") -> keras.Model:

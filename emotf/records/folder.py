@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from emotf import __version__
-from emotf.catalog import CLASS_SETS, SYNTHETIC_CORPUS, VARIANTS
+from emotf.catalog import CLASS_SETS, SYNTHETIC_CORPUS, VARIANTS, reads_wave
 from emotf.config import SAMPLE_RATE_HZ, SCHEMA_VERSION, AudioConfig, PreprocessConfig, VideoConfig
 from emotf.records import keys, schema
 
@@ -416,7 +416,7 @@ class RecordsInfo:
             wave_audio: ``av`` only: its audio branch reads the waveform (a waveform architecture), so the records
                 must be waveforms with face stacks and the dict holds {"audio", "audio_length", "video"}.
         """
-        wave = modality == "waveform" or (modality == "av" and wave_audio)
+        wave = reads_wave(modality, wave_audio)
         if modality != "video" and wave != (self.features == "wave"):
             held = "waveforms (--variant wave)" if self.features == "wave" else "spectrogram images"
             who = f"a {modality} model" if modality != "av" else (

@@ -20,7 +20,6 @@ on the same folds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -35,9 +34,9 @@ LOGITS = "head_logits"
 
 def check_model(model) -> None:
     """The head must be the pooled statistics, their batch norm and one linear layer to the classes."""
-    names = [layer.name for layer in model.layers]
-    hidden = [n for n in names if n == "head_fc"]
-    if FEATURES not in names or NORM not in names or LOGITS not in names or hidden:
+    names = {layer.name for layer in model.layers}
+    hidden = "head_fc" in names
+    if not {FEATURES, NORM, LOGITS} <= names or hidden:
         raise ValueError(f"{model.name}: --head-fit linear fits a linear head on the pooled statistics "
                          f"(whisper_tiny's 'stats' head with fc_units 0); this model has "
                          f"{'a hidden layer' if hidden else 'another head'}")
@@ -47,21 +46,17 @@ def check_model(model) -> None:
                          f"blocks change the pooled states every step, so they cannot be cached")
 
 
-def pooled(features, datasets: Iterable) -> dict[str, np.ndarray]:
-    """The pooled states of every record of ``datasets`` (``eval_dataset(..., with_meta=True)`` passes).
+def pooled(features, dataset) -> dict[str, np.ndarray]:
+    """The pooled states of every record of ``dataset`` (an ``eval_dataset(..., with_meta=True)`` pass).
 
     Returns:
         {"x": (n, features) float64, "labels": (n,) int, "utt_id": (n,) str, "clip": (n,) int}
     """
-    xs, labels, utts, clips = [], [], [], []
-    for dataset in datasets:
-        for x, y, meta in dataset:
-            xs.append(np.asarray(features(x, training=False), np.float64))
-            labels.append(y.numpy())
-            utts += [u.decode() for u in meta["utt_id"].numpy()]
-            clips.append(meta["clip"].numpy())
-    return {"x": np.concatenate(xs), "labels": np.concatenate(labels), "utt_id": np.array(utts),
-            "clip": np.concatenate(clips)}
+    from emotf.evaluation import scoring
+
+    out = scoring.predict_records(features, dataset)  # its "probs" are here the features model's output
+    out["x"] = out.pop("probs").astype(np.float64)
+    return out
 
 
 def fit_softmax(z: np.ndarray, y: np.ndarray, num_classes: int, c: float, *,
@@ -133,8 +128,9 @@ def fit(model, exp, *, refit: bool = True, views: int = 0, grid: tuple[float, ..
             ``refit``, as many of the validation speakers' too. C is chosen on the clean validation utterances.
 
     Returns:
-        {"grid": [{"C", "val_ua"}], "C": chosen, "refit": bool, "validation": the chosen fit's validation score
-        (`emotf.evaluation.scoring.score`, of the fit on the training speakers), "train_records", "seconds"}.
+        {"grid": [{"C", "val_ua"}], "C": chosen, "refit": bool, "views": int, "validation": the chosen fit's
+        validation score (`emotf.evaluation.scoring.score`, of the fit on the training speakers), "fitted_rows",
+        "seconds"}.
     """
     import time
 
@@ -144,22 +140,16 @@ def fit(model, exp, *, refit: bool = True, views: int = 0, grid: tuple[float, ..
     check_model(model)
     t0 = time.perf_counter()
     features, _ = split(model)
-    train = pooled(features, [exp.eval_dataset("train", with_meta=True)])
-    val = pooled(features, [exp.eval_dataset("val", with_meta=True)])
+    train = pooled(features, exp.eval_dataset("train", with_meta=True))
+    val = pooled(features, exp.eval_dataset("val", with_meta=True))
     rows = {"x": train["x"], "labels": train["labels"]}  # what the head is fitted on
     if views:
         extra = views_of(features, exp, exp.split.train, views)
         rows = {k: np.concatenate([rows[k], extra[k]]) for k in rows}
-    norm = model.get_layer(NORM)
-    eps = float(norm.epsilon)
+    eps = float(model.get_layer(NORM).epsilon)  # the batch norm divides by sqrt(var + eps): the fit does too
     num_classes = len(exp.class_names)
-
-    def standardiser(x):
-        mean, var = x.mean(axis=0), x.var(axis=0)
-        return mean, var, lambda v: (v - mean) / np.sqrt(var + eps)
-
-    _, _, scale = standardiser(rows["x"])
-    ztr, zval = scale(rows["x"]), scale(val["x"])
+    mean, var = rows["x"].mean(axis=0), rows["x"].var(axis=0)
+    ztr, zval = (rows["x"] - mean) / np.sqrt(var + eps), (val["x"] - mean) / np.sqrt(var + eps)
     tried = []
     for c in grid:
         w, b = fit_softmax(ztr, rows["labels"], num_classes, c)
@@ -172,10 +162,9 @@ def fit(model, exp, *, refit: bool = True, views: int = 0, grid: tuple[float, ..
     if refit:
         parts = [rows, val] + ([views_of(features, exp, exp.split.val, views)] if views else [])
         both, labels = np.concatenate([p["x"] for p in parts]), np.concatenate([p["labels"] for p in parts])
-        mean, var, scale = standardiser(both)
-        w, b = fit_softmax(scale(both), labels, num_classes, best["C"])
+        mean, var = both.mean(axis=0), both.var(axis=0)
+        w, b = fit_softmax((both - mean) / np.sqrt(var + eps), labels, num_classes, best["C"])
     else:
-        mean, var = rows["x"].mean(axis=0), rows["x"].var(axis=0)
         w, b = best["fit"]
         labels = rows["labels"]
     _set_head(model, mean, var, w, b)
