@@ -1,6 +1,8 @@
 """Checkpoints a kill cannot corrupt: a save interrupted half-way leaves the previous file intact."""
 
+import itertools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -109,6 +111,90 @@ def test_backup_is_whole_after_a_kill_while_saving(tmp_path, monkeypatch):
     cb2.on_train_begin()  # a truncated file here would raise OSError
     np.testing.assert_array_equal(restored.get_weights()[0], first.get_weights()[0])
     assert restored._initial_epoch == 1
+
+
+def _dropout_model(seed):
+    keras.utils.set_random_seed(seed)
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+    m.compile("adam", "mse")
+    m.fit(np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"), epochs=1, verbose=0)
+    return m
+
+
+def _state(model):
+    """Everything a resume restores: weights, the optimizer's variables, the random generators."""
+    return [np.asarray(v) for v in [*model.weights, *model.optimizer.variables, *callbacks._seed_states(model)]]
+
+
+def _restored(backup):
+    model = _dropout_model(2)
+    cb = callbacks.AtomicBackupAndRestore(str(backup))
+    cb.set_model(model)
+    cb.on_train_begin()
+    return model
+
+
+def test_a_save_killed_after_any_of_its_file_operations_restores_one_whole_save(tmp_path, monkeypatch):
+    # CI caught the kill between two renames of the earlier layout: new weights with the old epoch number, so the
+    # resumed run trained that epoch twice and differed from an uninterrupted run.
+    first, second = _dropout_model(0), _dropout_model(1)
+    saves = {1: _state(first), 2: _state(second)}
+    assert not all(np.array_equal(a, b) for a, b in zip(saves[1], saves[2], strict=True))
+    real = {"replace": os.replace, "remove": os.remove}
+    for k in itertools.count(1):
+        backup = tmp_path / f"backup{k}"
+        cb = callbacks.AtomicBackupAndRestore(str(backup))
+        cb.set_model(first)
+        cb.on_epoch_end(0)
+        calls = []
+
+        def dies_after_call(name, k=k, calls=calls):
+            def op(*args):
+                real[name](*args)
+                calls.append(name)
+                if len(calls) == k:
+                    raise _Killed
+            return op
+
+        for name in real:
+            monkeypatch.setattr(os, name, dies_after_call(name))
+        cb.set_model(second)
+        try:
+            cb.on_epoch_end(1)
+            finished = True
+        except _Killed:
+            finished = False
+        monkeypatch.undo()
+        restored = _restored(backup)
+        epoch = restored._initial_epoch
+        assert epoch == callbacks.resume_epoch(backup) and epoch in saves, (k, epoch)
+        for a, b in zip(_state(restored), saves[epoch], strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"killed after file operation {k}: epoch {epoch}")
+        if finished:
+            assert epoch == 2 and k > 2  # the weights' rename, the commit, then the clean-up
+            assert sorted(p.name for p in backup.iterdir()) == ["epoch-00002-batch-0.weights.h5",
+                                                                "training_metadata.json"]
+            break
+
+
+def test_a_backup_of_the_earlier_layout_restores_and_is_replaced_by_the_next_save(tmp_path):
+    old = _dropout_model(0)
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    old.save_weights(str(backup / "latest.weights.h5"))
+    np.savez(backup / "seeds.npz", **{f"{i:05d}": np.asarray(v) for i, v in enumerate(callbacks._seed_states(old))})
+    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 3, "batch": 0}))
+    restored = _restored(backup)
+    assert restored._initial_epoch == 3
+    for a, b in zip(_state(restored), _state(old), strict=True):
+        np.testing.assert_array_equal(a, b)
+    cb = callbacks.AtomicBackupAndRestore(str(backup))
+    cb.set_model(restored)
+    cb.on_epoch_end(3)
+    assert sorted(p.name for p in backup.iterdir()) == ["epoch-00004-batch-0.weights.h5", "training_metadata.json"]
+    (backup / "epoch-00004-batch-0.weights.h5").unlink()
+    with pytest.raises(ValueError, match="epoch-00004-batch-0.weights.h5.*damaged"):
+        _restored(backup)
 
 
 def test_throughput_excludes_the_first_step():

@@ -8,11 +8,12 @@ same folder and renamed over the old one (``os.replace`` is atomic), so a kill
 leaves either the old file or the new one.
 
 A resumed run equals an uninterrupted one when everything that carries from
-epoch to epoch comes back: the weights and the optimizer (Keras's backup), the
-state of the model's random generators (dropout, in-model augmentation; not in
-Keras's backup, so kept beside it), early stopping's count (replayed from the
+epoch to epoch comes back, all from the same save: the weights and the optimizer,
+the state of the model's random generators (dropout, in-model augmentation; not in
+Keras's backup, so added to it), early stopping's count (replayed from the
 history) and the position in the training stream (`resume_epoch`, which the
-trainer skips to).
+trainer skips to). A backup's save is committed by a single rename
+(`AtomicBackupAndRestore`), so a kill never mixes two saves.
 """
 
 from __future__ import annotations
@@ -131,40 +132,70 @@ def resume_epoch(backup_dir: str | os.PathLike) -> int:
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``keras.callbacks.BackupAndRestore`` whose weights and epoch file are replaced atomically.
+    """``keras.callbacks.BackupAndRestore`` whose every save is committed by one atomic rename.
 
-    The weights are renamed first: a kill between the two renames leaves the new weights
-    with the old epoch number, so the resumed run repeats one epoch (its history row is
-    overwritten), never skips one.
+    Each save writes the weights (and the optimizer's state) to a file of its own,
+    ``epoch-<N>-batch-<B>.weights.h5``, then replaces ``training_metadata.json``, which
+    names that file and holds the state of the model's random generators (dropout,
+    in-model augmentation: Keras's backup leaves them out). That replacement is the
+    commit; the files of earlier saves are removed after it. A kill at any point
+    therefore leaves one save whole: its epoch, its weights, its generators' states,
+    and the resumed run continues exactly as an uninterrupted one (with separate
+    files renamed one by one, a kill between two renames paired the new weights
+    with the old epoch number, and the resumed run trained one epoch twice).
 
-    It also keeps the state of the model's random generators (``seeds.npz``), which
-    Keras's backup leaves out, so that dropout and in-model augmentation draw after a
-    resume what they would have drawn without the kill.
+    A backup written before this layout (``latest.weights.h5``, ``seeds.npz``) still restores.
     """
 
-    @property
-    def _seeds_path(self) -> str:
-        return os.path.join(self.backup_dir, "seeds.npz")
+    _LEGACY_SEEDS = "seeds.npz"
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if os.path.isfile(self._training_metadata_path) and os.path.isfile(self._seeds_path):
-            with np.load(self._seeds_path) as f:
-                for i, v in enumerate(_seed_states(self.model)):
-                    v.assign(f[f"{i:05d}"])
+    def _read_metadata(self) -> dict | None:
+        if not os.path.isfile(self._training_metadata_path):
+            return None
+        with open(self._training_metadata_path) as f:
+            return json.load(f)
+
+    def _load_model(self):
+        meta = self._read_metadata()
+        if meta is not None and "weights" in meta:
+            self._weights_path = os.path.join(self.backup_dir, meta["weights"])
+            if not os.path.isfile(self._weights_path):
+                raise ValueError(f"{self._training_metadata_path}: names {meta['weights']}, which is not in "
+                                 f"{self.backup_dir}; the backup is damaged: delete that folder to train from the "
+                                 f"start")
+        super()._load_model()
+        if meta is None:
+            return
+        if "seeds" in meta:
+            states = [np.asarray(s["values"], dtype=s["dtype"]) for s in meta["seeds"]]
+        elif os.path.isfile(os.path.join(self.backup_dir, self._LEGACY_SEEDS)):
+            with np.load(os.path.join(self.backup_dir, self._LEGACY_SEEDS)) as f:
+                states = [f[k] for k in sorted(f.files)]
+        else:
+            return
+        variables = _seed_states(self.model)
+        if len(states) != len(variables):
+            raise ValueError(f"{self._training_metadata_path}: holds {len(states)} random generator states, the "
+                             f"model has {len(variables)}: the backup is another model's")
+        for v, state in zip(variables, states, strict=True):
+            v.assign(state)
 
     def _save_model(self):
-        final = (self._weights_path, self._training_metadata_path)
-        self._weights_path, self._training_metadata_path = map(_partial, final)
-        try:
-            super()._save_model()
-        finally:
-            self._weights_path, self._training_metadata_path = final
-        with open(_partial(self._seeds_path), "wb") as f:
-            np.savez(f, **{f"{i:05d}": np.asarray(v) for i, v in enumerate(_seed_states(self.model))})
-        os.replace(_partial(final[0]), final[0])
-        os.replace(_partial(self._seeds_path), self._seeds_path)
-        os.replace(_partial(final[1]), final[1])
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch:05d}-batch-{self._last_batch_seen}.weights.h5"
+        weights = os.path.join(self.backup_dir, name)
+        self.model.save_weights(_partial(weights), overwrite=True)
+        os.replace(_partial(weights), weights)
+        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name,
+                "seeds": [{"dtype": str(np.asarray(v).dtype), "values": np.asarray(v).tolist()}
+                          for v in _seed_states(self.model)]}
+        with open(_partial(self._training_metadata_path), "w") as f:
+            json.dump(meta, f)
+        os.replace(_partial(self._training_metadata_path), self._training_metadata_path)  # the commit
+        for old in os.listdir(self.backup_dir):
+            if old != name and (old.endswith(".weights.h5") or old.startswith(".partial-") or
+                                old == self._LEGACY_SEEDS):
+                os.remove(os.path.join(self.backup_dir, old))
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
