@@ -48,6 +48,7 @@ WAVE_FACES = folder_name("wave", face_crop="fill", faces=True)  # waveforms with
 NOLEVEL = ("--hparams", "experiments/hparams/whisper-as-recorded.json")
 STREAM = ("--head-fit", "stream", *NOLEVEL)
 LEVEL = ("--hparams", "experiments/hparams/whisper-level.json")  # whisper_tiny levelled to -25 dBFS (its default)
+LEVEL_TILT = ("--hparams", "experiments/hparams/whisper-level-tilt.json")  # ... and its slope to -4 dB/octave
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +214,14 @@ def _grid() -> tuple[Cell, ...]:
         # ... and levelled without the views
         *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0,), epochs=0, robust=(0,),
                args=("--head-fit", "linear", "--views", "0", *LEVEL), tag="linear-level") for classes in ("all", "4")),
+        # Candidates for the tilt and noise robustness the default misses, fold 0 first: each utterance's spectral
+        # slope levelled to -4 dB/octave in Whisper's front end (RAVDESS's typical slope), and twice the views
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0,), epochs=0, robust=(0,),
+               cross=("records/emodb/wave",), args=("--head-fit", "linear", "--views", "4", *LEVEL_TILT),
+               tag="linear-views-level-tilt") for classes in ("all", "4")),
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave", folds=(0,), epochs=0, robust=(0,),
+               cross=("records/emodb/wave",), args=("--head-fit", "linear", "--views", "8", *LEVEL),
+               tag="linear-views8-level") for classes in ("all", "4")),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),

@@ -451,3 +451,25 @@ def test_levelling_before_the_front_end_makes_a_gain_change_nothing(clip):
     plain = build_whisper_tiny((None,), 4)
     unlevelled = plain.predict_on_batch({"audio": x, "audio_length": np.full(3, len(clip), np.int32)})
     assert np.abs(unlevelled[1:] - unlevelled[[0, 0]]).max() > 1e-4  # without it, the level is heard
+
+
+def test_levelling_the_tilt_in_the_front_end_makes_a_channel_tilt_change_almost_nothing(clip):
+    from emotf.evaluation.robustness import tilt
+    from emotf.models.whisper import WhisperLogMel, build_whisper_tiny
+
+    # a broad-band floor 40 dB under the clip, so every band holds some power (the synthetic clip is two tones)
+    x = clip + np.random.default_rng(0).normal(0, 0.01 * np.sqrt(np.mean(clip ** 2)), len(clip)).astype(np.float32)
+    n = np.array([len(x)])
+    plain, levelled = WhisperLogMel(), WhisperLogMel(-4.0)
+    for db_per_octave in (-6.0, 6.0):
+        y = tilt(x, db_per_octave, 16000).astype(np.float32)[None]
+        moved = np.abs(np.asarray(plain([y, n])) - np.asarray(plain([x[None], n]))).mean()
+        kept = np.abs(np.asarray(levelled([y, n])) - np.asarray(levelled([x[None], n]))).mean()
+        assert moved > 0.1 and kept < moved / 10, (db_per_octave, moved, kept)
+    padded = np.concatenate([x, np.zeros(8000, np.float32)])[None]
+    np.testing.assert_allclose(np.asarray(levelled([padded, n]))[0, :len(x) // 160],
+                               np.asarray(levelled([x[None], n]))[0], atol=1e-5)
+    assert WhisperLogMel.from_config(levelled.get_config()).level_tilt == -4.0
+    assert WhisperLogMel.from_config(plain.get_config()).level_tilt is None
+    model = build_whisper_tiny((None,), 4, level_tilt=-4.0)
+    assert model.get_layer("whisper_logmel").level_tilt == -4.0

@@ -110,13 +110,24 @@ class WhisperLogMel(keras.layers.Layer):
     1e-10, clamped at 8 below the utterance's maximum, then (x + 4) / 4. The maximum is taken over the
     utterance's own frames (``length // 160``), and frames past them are 0, so zero padding changes
     nothing. No weights.
+
+    ``level_tilt`` (dB per octave; None: off, Whisper's formula): each utterance's spectral slope is set to
+    this value before the log, as `WaveLevel` sets its level. The slope is the least-squares line of the
+    log of each band's mean power over the utterance's frames against the band's octaves about 1 kHz (flat
+    below 100 Hz, as a channel's tilt is modelled in `emotf.data.pipeline.spectral_tilt`); the bands are
+    then scaled by the difference. A channel's tilt then changes almost nothing (up to how a tilt varies
+    within one band); the utterance's own mean slope, a cue of vocal effort, is lost with it.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, level_tilt: float | None = None, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        self.level_tilt = None if level_tilt is None else float(level_tilt)
         self._mel = slaney_mel_filters()
         self._dft = windowed_dft()
+        bins = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+        centres = (bins[:, None] * self._mel).sum(0) / self._mel.sum(0)
+        self._octaves = np.log2(np.maximum(centres, 100.0) / 1000.0).astype("float32")
 
     def call(self, inputs):
         wave, length = inputs
@@ -132,14 +143,30 @@ class WhisperLogMel(keras.layers.Layer):
         frames = samples // HOP
         bins = N_FFT // 2 + 1
         power = ops.square(spec[:, :frames, :bins]) + ops.square(spec[:, :frames, bins:])
-        mel = ops.log10(ops.maximum(ops.matmul(power, ops.convert_to_tensor(self._mel)), 1e-10))
+        mel = ops.matmul(power, ops.convert_to_tensor(self._mel))
         valid = ops.expand_dims(ops.cast(time_mask(whisper_frames(length), frames), "float32"), -1)
+        if self.level_tilt is not None:
+            mel = self._levelled_tilt(mel, valid)
+        mel = ops.log10(ops.maximum(mel, 1e-10))
         peak = ops.max(mel * valid - 1e4 * (1.0 - valid), axis=(1, 2), keepdims=True)
         return (ops.maximum(mel, peak - 8.0) + 4.0) / 4.0 * valid
+
+    def _levelled_tilt(self, mel, valid):
+        """(batch, frames, bands) mel power → the same with each utterance's slope set to ``level_tilt``."""
+        mean = ops.sum(mel * valid, axis=1) / ops.maximum(ops.sum(valid, axis=1), 1.0)
+        log = ops.log10(ops.maximum(mean, 1e-10))  # (batch, bands): dB / 10
+        octaves = ops.convert_to_tensor(self._octaves)
+        centred = octaves - ops.mean(octaves)
+        slope = ops.sum(log * centred, axis=-1, keepdims=True) / ops.sum(ops.square(centred))
+        shift = (slope - self.level_tilt / 10.0) * octaves  # (batch, bands), in log10 of power
+        return mel * ops.expand_dims(ops.power(10.0, -shift), 1)
 
     def compute_output_shape(self, input_shapes):
         samples = input_shapes[0][1]
         return (input_shapes[0][0], None if samples is None else samples // HOP, N_MELS)
+
+    def get_config(self):
+        return {**super().get_config(), "level_tilt": self.level_tilt}
 
 
 @keras.saving.register_keras_serializable(package="emotf")
@@ -334,17 +361,19 @@ class LayerWeightedSum(keras.layers.Layer):
 
 
 def apply_whisper_encoder(wave, length, dims: WhisperDims, *, finetune_blocks: int = 0,
-                          finetune_lr_scale: float = 0.1, spec_augment: dict | None = None, name: str = "whisper"):
+                          finetune_lr_scale: float = 0.1, spec_augment: dict | None = None,
+                          level_tilt: float | None = None, name: str = "whisper"):
     """Whisper's encoder on a waveform: (list of its layers+1 states, each (batch, tokens, width); valid tokens).
 
     Every layer is named ``{name}_…``; `load_whisper_weights` fills them and `encoder_layers` lists them.
     ``spec_augment``: `SpecAugment`'s arguments, to mask the log-mel in training (None: no masks).
+    ``level_tilt``: `WhisperLogMel`'s (None: Whisper's front end as it is).
     """
     if not 0 <= finetune_blocks <= dims.layers:
         raise ValueError(f"finetune_blocks must lie in [0, {dims.layers}]. Received: {finetune_blocks}")
     if finetune_blocks and not finetune_lr_scale > 0:
         raise ValueError(f"finetune_lr_scale must be positive. Received: {finetune_lr_scale}")
-    mel = WhisperLogMel(name=f"{name}_logmel")([wave, length])
+    mel = WhisperLogMel(level_tilt, name=f"{name}_logmel")([wave, length])
     frames = WhisperSteps(1, name=f"{name}_frames")(length)
     tokens = WhisperSteps(2, name=f"{name}_tokens")(length)
     if spec_augment is not None:
@@ -407,7 +436,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int | None = 4, *, head
                        attention_units: int = 128, fc_units: int = 0, dropout: float = 0.3,
                        normalize_layers: bool = True,
                        spec_augment: bool = True, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
-                       time_fraction: float = 0.1, level_dbfs: float | None = None, weights_path: str | None = None,
+                       time_fraction: float = 0.1, level_dbfs: float | None = None, level_tilt: float | None = None,
+                       weights_path: str | None = None,
                        sample_rate: int = SAMPLE_RATE, name: str = "whisper_tiny") -> keras.Model:
     """Whisper tiny.en's encoder (pretrained) and a head on all of its layers' states.
 
@@ -434,6 +464,8 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int | None = 4, *, head
         spec_augment: SpecAugment masks on the log-mel in training (as `build_logmel_cnn`'s).
         level_dbfs: each utterance scaled to this RMS level (dBFS) before Whisper's front end (`WaveLevel`), so that
             a gain changes nothing; None (the default): the level as recorded, as Whisper heard its training data.
+        level_tilt: each utterance's spectral slope set to this many dB per octave in Whisper's front end
+            (`WhisperLogMel`), so that a channel's tilt changes almost nothing; None (the default): as recorded.
         weights_path: a CTranslate2 ``model.bin`` of the same checksum instead of the installed package's.
         sample_rate: the records' rate; Whisper's front end hears 16 kHz only (others are refused).
 
@@ -459,7 +491,7 @@ def build_whisper_tiny(input_shape=(None,), num_classes: int | None = 4, *, head
     heard = wave if level_dbfs is None else WaveLevel(float(level_dbfs), name="level")([wave, length])
     states, tokens = apply_whisper_encoder(heard, length, dims, finetune_blocks=finetune_blocks,
                                            finetune_lr_scale=finetune_lr_scale,
-                                           spec_augment=masks if spec_augment else None)
+                                           spec_augment=masks if spec_augment else None, level_tilt=level_tilt)
     if head == "stats":
         x = layers.Concatenate(name="layer_stats")(
             [StatsPooling(name=f"stats_{i}")([s, tokens]) for i, s in enumerate(states)])
