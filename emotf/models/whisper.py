@@ -112,11 +112,15 @@ class WhisperLogMel(keras.layers.Layer):
     nothing. No weights.
 
     ``level_tilt`` (dB per octave; None: off, Whisper's formula): each utterance's spectral slope is set to
-    this value before the log, as `WaveLevel` sets its level. The slope is the least-squares line of the
-    log of each band's mean power over the utterance's frames against the band's octaves about 1 kHz (flat
-    below 100 Hz, as a channel's tilt is modelled in `emotf.data.pipeline.spectral_tilt`); the bands are
-    then scaled by the difference. A channel's tilt then changes almost nothing (up to how a tilt varies
-    within one band); the utterance's own mean slope, a cue of vocal effort, is lost with it.
+    this value before the mel filters, as `WaveLevel` sets its level. The slope is the weighted least-squares
+    line of the log of each STFT bin's mean power over the utterance's frames against the bin's octaves
+    about 1 kHz (flat below 100 Hz, as `emotf.data.pipeline.spectral_tilt` models a channel's tilt), each
+    bin weighted by its share of the mel bands (so each band counts alike); every bin's power is then
+    scaled by the difference, keeping the utterance's total power (so, after `WaveLevel`, its level too). A
+    channel's tilt multiplies each bin's mean power by a factor that is linear
+    in the log domain, which moves that line's slope by exactly the tilt and is then undone bin by bin: up
+    to the window's leakage between neighbouring bins, it changes nothing. The utterance's own mean
+    slope, a cue of vocal effort, is lost with it.
     """
 
     def __init__(self, level_tilt: float | None = None, **kwargs):
@@ -125,9 +129,11 @@ class WhisperLogMel(keras.layers.Layer):
         self.level_tilt = None if level_tilt is None else float(level_tilt)
         self._mel = slaney_mel_filters()
         self._dft = windowed_dft()
-        bins = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
-        centres = (bins[:, None] * self._mel).sum(0) / self._mel.sum(0)
-        self._octaves = np.log2(np.maximum(centres, 100.0) / 1000.0).astype("float32")
+        octaves = np.log2(np.maximum(np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1), 100.0) / 1000.0)
+        weights = self._mel.sum(1) / self._mel.sum()  # Slaney's filters have equal areas: each band counts alike
+        self._octaves = octaves.astype("float32")
+        self._centred = (weights * (octaves - (weights * octaves).sum())).astype("float32")
+        self._spread = float((weights * (octaves - (weights * octaves).sum()) ** 2).sum())
 
     def call(self, inputs):
         wave, length = inputs
@@ -143,23 +149,23 @@ class WhisperLogMel(keras.layers.Layer):
         frames = samples // HOP
         bins = N_FFT // 2 + 1
         power = ops.square(spec[:, :frames, :bins]) + ops.square(spec[:, :frames, bins:])
-        mel = ops.matmul(power, ops.convert_to_tensor(self._mel))
         valid = ops.expand_dims(ops.cast(time_mask(whisper_frames(length), frames), "float32"), -1)
         if self.level_tilt is not None:
-            mel = self._levelled_tilt(mel, valid)
-        mel = ops.log10(ops.maximum(mel, 1e-10))
+            power = self._levelled_tilt(power, valid)
+        mel = ops.log10(ops.maximum(ops.matmul(power, ops.convert_to_tensor(self._mel)), 1e-10))
         peak = ops.max(mel * valid - 1e4 * (1.0 - valid), axis=(1, 2), keepdims=True)
         return (ops.maximum(mel, peak - 8.0) + 4.0) / 4.0 * valid
 
-    def _levelled_tilt(self, mel, valid):
-        """(batch, frames, bands) mel power → the same with each utterance's slope set to ``level_tilt``."""
-        mean = ops.sum(mel * valid, axis=1) / ops.maximum(ops.sum(valid, axis=1), 1.0)
-        log = ops.log10(ops.maximum(mean, 1e-10))  # (batch, bands): dB / 10
-        octaves = ops.convert_to_tensor(self._octaves)
-        centred = octaves - ops.mean(octaves)
-        slope = ops.sum(log * centred, axis=-1, keepdims=True) / ops.sum(ops.square(centred))
-        shift = (slope - self.level_tilt / 10.0) * octaves  # (batch, bands), in log10 of power
-        return mel * ops.expand_dims(ops.power(10.0, -shift), 1)
+    def _levelled_tilt(self, power, valid):
+        """(batch, frames, bins) STFT power → the same with each utterance's slope set to ``level_tilt``."""
+        mean = ops.sum(power * valid, axis=1) / ops.maximum(ops.sum(valid, axis=1), 1.0)
+        log = ops.log10(ops.maximum(mean, 1e-10))  # (batch, bins): dB / 10
+        slope = ops.sum(log * ops.convert_to_tensor(self._centred), axis=-1, keepdims=True) / self._spread
+        gain = ops.power(10.0, -(slope - self.level_tilt / 10.0) * ops.convert_to_tensor(self._octaves))
+        # the utterance's power kept: after `WaveLevel` a tilted recording then comes out as the plain one
+        gain = gain * ops.sum(mean, axis=-1, keepdims=True) / ops.maximum(ops.sum(mean * gain, axis=-1, keepdims=True),
+                                                                          1e-20)
+        return power * ops.expand_dims(gain, 1)
 
     def compute_output_shape(self, input_shapes):
         samples = input_shapes[0][1]
