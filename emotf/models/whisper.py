@@ -116,11 +116,11 @@ class WhisperLogMel(keras.layers.Layer):
     line of the log of each STFT bin's mean power over the utterance's frames against the bin's octaves
     about 1 kHz (flat below 100 Hz, as `emotf.data.pipeline.spectral_tilt` models a channel's tilt), each
     bin weighted by its share of the mel bands (so each band counts alike); every bin's power is then
-    scaled by the difference, keeping the utterance's total power (so, after `WaveLevel`, its level too). A
-    channel's tilt multiplies each bin's mean power by a factor that is linear
-    in the log domain, which moves that line's slope by exactly the tilt and is then undone bin by bin: up
-    to the window's leakage between neighbouring bins, it changes nothing. The utterance's own mean
-    slope, a cue of vocal effort, is lost with it.
+    scaled by the difference, keeping the utterance's total power (so, after `WaveLevel`, its level too).
+    A channel's tilt multiplies each bin's mean power by a factor linear in the log domain: that moves
+    the line's slope by exactly the tilt, which is then undone bin by bin, so up to the window's leakage
+    between neighbouring bins it changes nothing. The utterance's own mean slope, a cue of vocal effort,
+    is lost with it.
     """
 
     def __init__(self, level_tilt: float | None = None, **kwargs):
