@@ -81,6 +81,9 @@ class AudioConfig:
     trim_silence: bool = False
     max_pause_ms: float = 300.0
     vad_aggressiveness: int = 2  # WebRTC VAD mode, 0 (least) to 3 (most aggressive in calling frames non-speech)
+    # The VAD decides on a copy whose spectral slope is set to this many dB per octave (as it decides on a copy
+    # scaled to one level), so a channel's tilt does not change which frames are trimmed; None: as recorded.
+    vad_tilt: float | None = None
     # Images: each frequency row's mean over the image subtracted (its 0 dB is the mean), so that neither the
     # recording level nor a fixed channel tilt or EQ is in the image. Off: the paper's absolute dB.
     band_norm: bool = False
@@ -113,6 +116,8 @@ class AudioConfig:
         _check(self.vad_aggressiveness in (0, 1, 2, 3),
                f"vad_aggressiveness must be 0, 1, 2 or 3. Received: {self.vad_aggressiveness}")
         _check(self.max_pause_ms >= 0 and self.max_wave_s >= 0, "max_pause_ms and max_wave_s must be >= 0")
+        _check(self.vad_tilt is None or abs(self.vad_tilt) <= 24,
+               f"vad_tilt must lie in [-24, 24] dB per octave. Received: {self.vad_tilt}")
         _check(self.band_limited in ("accept", "reject"),
                f"band_limited must be 'accept' or 'reject'. Received: {self.band_limited}")
 

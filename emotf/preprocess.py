@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop silence with a voice-activity detector (WebRTC VAD): leading and trailing non-speech, "
                         "pauses shortened to 0.3 s (default: on for --variant wave, off for the paper's images; "
                         "other than the default, records go to OUT/<corpus>/<variant>-trim or -notrim)")
+    p.add_argument("--vad-tilt", type=float, default=None, metavar="DB_PER_OCTAVE",
+                   help="the VAD that trims silence decides on a copy whose spectral slope is set to this (e.g. -4), "
+                        "so a channel's tilt does not change which frames are kept; records go to "
+                        "OUT/<corpus>/<variant>-vadtilt<value> (default: as recorded)")
     p.add_argument("--band-norm", action="store_true",
                    help="images: subtract each frequency row's mean, so neither the level nor a fixed channel tilt "
                         "is in the image; records go to OUT/<corpus>/<variant>-norm")
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                               convert=not args.no_convert, band_limited=args.band_limited, height=spec[0],
                               width=spec[1], gain_db=args.gain_db,
                               level_dbfs=args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
-                              max_wave_s=args.max_wave_s),
+                              max_wave_s=args.max_wave_s, vad_tilt=args.vad_tilt),
             video_config=VideoConfig(detector=args.face_detector, face_crop=args.face_crop,
                                      encoding=args.frame_encoding,
                                      iemocap_side_rule=args.iemocap_side_rule, frames=vid[0], height=vid[1],
@@ -212,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = (Path(args.out) / (corpus_name or corpus) / folder.folder_name(
             args.variant, args.gain_db, args.level_dbfs, trim_silence=trim, band_norm=args.band_norm,
-            sample_rate_hz=args.sample_rate, face_crop=args.face_crop, faces=args.video == "on"))
+            sample_rate_hz=args.sample_rate, face_crop=args.face_crop, faces=args.video == "on",
+            vad_tilt=args.vad_tilt))
         m = writer.run(cfg, out, workers=args.workers or None, overwrite=args.overwrite, corpus_name=corpus_name,
                        progress=not args.no_progress, runner=args.runner, beam_options=args.beam_options)
     except (writer.PreprocessError, *cli.USER_ERRORS) as e:

@@ -238,6 +238,39 @@ def test_vad_trims_leading_trailing_and_long_silences_whatever_the_level():
     np.testing.assert_array_equal(silence, quiet)
 
 
+def test_the_vad_can_decide_alike_whatever_the_channels_tilt():
+    # speech-like: a buzz (harmonics of 150 Hz) in syllables, a pause, room noise; frames at its edges are where a
+    # tilt moves WebRTC's decisions
+    rng = np.random.default_rng(0)
+    t = np.arange(48000) / 16000
+    voiced = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 30)) * (np.sin(2 * np.pi * 2.5 * t) > 0.2)
+    voiced[16000:24000] = 0.0
+    x = (0.1 * voiced + 0.002 * rng.standard_normal(len(t))).astype(np.float32)
+    for s in (-6.0, 6.0):  # the slope measured moves by the tilt
+        assert audio.spectral_slope(audio.tilt(x, s, 16000), 16000) == pytest.approx(
+            audio.spectral_slope(x, 16000) + s, abs=0.5)
+    levelled = audio.levelled_tilt(x, -4.0, 16000)
+    assert audio.spectral_slope(levelled, 16000) == pytest.approx(-4.0, abs=0.5)
+    assert np.sqrt(np.mean(levelled ** 2)) == pytest.approx(np.sqrt(np.mean(x ** 2)), rel=1e-4)
+    plain, levelling = AudioConfig(trim_silence=True), AudioConfig(trim_silence=True, vad_tilt=-4.0)
+    moved = kept = 0
+    for s in (-12.0, -6.0, 6.0, 12.0):
+        y = audio.tilt(x, s, 16000)
+        moved += (audio.speech_frames(y, plain) != audio.speech_frames(x, plain)).sum()
+        kept += (audio.speech_frames(y, levelling) != audio.speech_frames(x, levelling)).sum()
+    assert moved > 0 and kept < moved / 3, (moved, kept)
+    with pytest.raises(ValueError, match="vad_tilt"):
+        AudioConfig(vad_tilt=40.0)
+
+
+@pytest.mark.realdata
+def test_the_vad_trims_a_tilted_real_clip_as_the_clip_with_vad_tilt():
+    x = _real_clip()
+    cfg = AudioConfig(trim_silence=True, vad_tilt=-4.0)
+    for s in (-6.0, 6.0):
+        assert len(audio.trim_silence(audio.tilt(x, s, 16000), cfg)) == len(audio.trim_silence(x, cfg))
+
+
 def test_band_norm_images_do_not_see_the_level_or_a_channel_filter():
     rng = np.random.default_rng(3)
     x = (np.sum([tone(f, 2.0, amp=0.05) for f in (300, 700, 1500, 3100)], axis=0)

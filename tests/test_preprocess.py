@@ -279,8 +279,11 @@ def test_waveform_variant_and_the_options_that_name_other_folders(synth_iemocap,
     assert faces["features"] == "wave" and faces["with_video"] and faces["video_clips"] == faces["records"] == len(recs)
     assert preprocess.main([*base, "--variant", "wave", "--no-trim-silence", "--video", "off"]) == 0
     assert preprocess.main([*base, "--variant", "ds1", "--trim-silence", "--band-norm", "--video", "off"]) == 0
+    assert preprocess.main([*base, "--variant", "wave", "--vad-tilt", "-4", "--video", "off"]) == 0
     assert sorted(p.name for p in (tmp_path / "iemocap").iterdir()) == ["ds1-trim-norm", "wave", "wave-faces",
-                                                                         "wave-notrim"]
+                                                                         "wave-notrim", "wave-vadtilt-4"]
+    assert json.loads((tmp_path / "iemocap" / "wave-vadtilt-4" / "manifest.json").read_text())["config"]["audio"][
+        "vad_tilt"] == -4.0
     cfg = json.loads((tmp_path / "iemocap" / "ds1-trim-norm" / "manifest.json").read_text())["config"]["audio"]
     assert cfg["trim_silence"] and cfg["band_norm"]
 

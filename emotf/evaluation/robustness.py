@@ -22,7 +22,7 @@ import numpy as np
 
 from emotf.corpora import read_corpus
 from emotf.evaluation import metrics, rescore
-from emotf.features.audio import active_level_dbfs, load_audio
+from emotf.features.audio import active_level_dbfs, load_audio, tilt
 from emotf.features.inputs import feature_config, features_of_samples, model_inputs
 from emotf.records import schema
 from emotf.records.folder import load_records
@@ -35,13 +35,6 @@ PERTURBATIONS = ("gain -20 dB", "gain -10 dB", "gain +10 dB", "tilt -6 dB/oct", 
 
 def gain(x: np.ndarray, db: float) -> np.ndarray:
     return x * np.float32(10.0 ** (db / 20.0))
-
-
-def tilt(x: np.ndarray, db_per_octave: float, sample_rate: int, *, pivot_hz: float = 1000.0) -> np.ndarray:
-    """``x`` through a filter of ``db_per_octave`` slope about ``pivot_hz`` (flat below 100 Hz)."""
-    f = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
-    response = 10.0 ** (db_per_octave * np.log2(np.maximum(f, 100.0) / pivot_hz) / 20.0)
-    return np.fft.irfft(np.fft.rfft(x) * response, n=len(x)).astype(np.float32)
 
 
 def noise(x: np.ndarray, snr_db: float, speech_dbfs: float, seed: int) -> np.ndarray:

@@ -500,6 +500,38 @@ def to_pcm16(x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
 
 
+# --------------------------------------------------------------------------- spectral tilt
+
+def tilt(x: np.ndarray, db_per_octave: float, sample_rate: int, *, pivot_hz: float = 1000.0) -> np.ndarray:
+    """``x`` through a filter of ``db_per_octave`` slope about ``pivot_hz`` (flat below 100 Hz): a channel's tilt,
+    as `emotf.data.pipeline.spectral_tilt` draws it in training."""
+    f = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
+    response = 10.0 ** (db_per_octave * np.log2(np.maximum(f, 100.0) / pivot_hz) / 20.0)
+    return np.fft.irfft(np.fft.rfft(x) * response, n=len(x)).astype(np.float32)
+
+
+def spectral_slope(x: np.ndarray, sample_rate: int, *, frame: int = 512) -> float:
+    """The slope of ``x``'s long-term spectrum in dB per octave: the weighted least-squares line of the log of each
+    bin's mean power (Hann frames of ``frame`` samples, half overlapping) against its octaves about 1 kHz (flat
+    below 100 Hz, as `tilt`), each bin weighted as a mel scale spaces them (evenly below 1 kHz, by 1/f above).
+    A `tilt` of s dB per octave adds s to it (up to the frames' leakage)."""
+    if len(x) < frame:
+        x = np.pad(x, (0, frame - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::frame // 2] * np.hanning(frame)
+    power = np.log10(np.maximum((np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0), 1e-20))
+    f = np.fft.rfftfreq(frame, 1.0 / sample_rate)
+    octaves, weights = np.log2(np.maximum(f, 100.0) / 1000.0), 1.0 / np.maximum(f, 1000.0)
+    centred = octaves - np.average(octaves, weights=weights)
+    return float(10.0 * np.sum(weights * centred * power) / np.sum(weights * centred ** 2))
+
+
+def levelled_tilt(x: np.ndarray, db_per_octave: float, sample_rate: int) -> np.ndarray:
+    """``x`` with its `spectral_slope` set to ``db_per_octave`` by a `tilt`, its RMS kept."""
+    y = tilt(x, db_per_octave - spectral_slope(x, sample_rate), sample_rate)
+    scale = np.sqrt(np.mean(np.square(x, dtype=np.float64)) / max(np.mean(np.square(y, dtype=np.float64)), 1e-30))
+    return (y * scale).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- voice activity
 
 VAD_FRAME_MS = 30
@@ -511,7 +543,9 @@ def speech_frames(x: np.ndarray, cfg: AudioConfig, *, level_dbfs: float | None =
 
     The detector sees a copy scaled to a fixed speech level (``VAD_LEVEL_DBFS``,
     by `active_level_dbfs`, or ``level_dbfs`` where the caller has it), so its
-    decisions do not depend on how loud the recording is.
+    decisions do not depend on how loud the recording is; with ``cfg.vad_tilt``,
+    a copy whose spectral slope is set to it (`levelled_tilt`, the RMS kept), so
+    they do not depend on the channel's tilt either.
     """
     if cfg.sample_rate_hz not in (8000, 16000, 32000, 48000):
         raise ValueError(f"WebRTC VAD needs 8, 16, 32 or 48 kHz audio. Received: {cfg.sample_rate_hz} Hz")
@@ -519,6 +553,8 @@ def speech_frames(x: np.ndarray, cfg: AudioConfig, *, level_dbfs: float | None =
     n = len(x) // frame
     if n == 0:
         return np.zeros(0, bool)
+    if cfg.vad_tilt is not None:
+        x = levelled_tilt(x, cfg.vad_tilt, cfg.sample_rate_hz)
     level = active_level_dbfs(x, cfg) if level_dbfs is None else level_dbfs
     scaled = x[: n * frame] * np.float32(10.0 ** ((VAD_LEVEL_DBFS - level) / 20.0))
     pcm = to_pcm16(scaled).reshape(n, frame)

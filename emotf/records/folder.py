@@ -44,11 +44,12 @@ def shard_name(unit: str, index: int, count: int) -> str:
 
 def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = None, *,
                 trim_silence: bool | None = None, band_norm: bool = False, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                face_crop: str = "paper", faces: bool = False) -> str:
+                face_crop: str = "paper", faces: bool = False, vad_tilt: float | None = None) -> str:
     """The records folder name of a variant and the options that change its content.
 
     E.g. "ds2", "ds2-gain-19.5", "ds2-level-35", "ds2-trim-norm" (silence trimmed, bands
-    normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default), "wave-8k"
+    normalised), "wave", "wave-notrim" (``trim_silence`` None: the variant's default), "wave-vadtilt-4" (the
+    VAD deciding on a copy with its slope set to -4 dB per octave), "wave-8k"
     (another sample rate than `SAMPLE_RATE_HZ`), "ds2-facefill" (face stacks the face fills), "wave-faces"
     (waveforms with face stacks: ``faces``, which only the waveform variant names, since an image variant of a
     corpus with video holds them by default).
@@ -58,6 +59,7 @@ def folder_name(variant: str, gain_db: float = 0.0, level_dbfs: float | None = N
             + (f"-gain{gain_db:+g}" if gain_db else ""))
     if trim_silence is not None and trim_silence != default_trim(variant):
         name += "-trim" if trim_silence else "-notrim"
+    name += f"-vadtilt{vad_tilt:+g}" if vad_tilt is not None else ""
     name += "-norm" if band_norm else ""
     name += "-faces" if faces and VARIANTS[variant]["features"] == "wave" else ""
     return name + ("-facefill" if face_crop == "fill" else "")
