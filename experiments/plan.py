@@ -228,6 +228,10 @@ def _grid() -> tuple[Cell, ...]:
         # decisions, which trim the records and the perturbed test audio alike, depend on the spectrum)
         Cell("pretrained", "whisper_tiny", "all", variant="wave-notrim", folds=(0,), epochs=0, robust=(0,),
              args=("--head-fit", "linear", "--views", "4", *LEVEL_TILT), tag="linear-views-level-tilt"),
+        # ... and on records trimmed by a VAD that decides on a slope-levelled copy (preprocess --vad-tilt -4)
+        *(Cell("pretrained", "whisper_tiny", classes, variant="wave-vadtilt-4", folds=(0,), epochs=0, robust=(0,),
+               args=("--head-fit", "linear", "--views", "4", *LEVEL_TILT), tag="linear-views-level-tilt")
+          for classes in ("all", "4")),
         # Leave one corpus out: trained on the other four (corpus-balanced), the held-out corpus tested whole.
         *(Cell("loco", "logmel_cnn", "4", corpus=c, variant="wave", folds=(0,), epochs=0, corpora=LOCO_CORPORA,
                test_corpus=c) for c in LOCO_CORPORA),
