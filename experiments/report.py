@@ -115,7 +115,9 @@ def _pretrained_table(cells: Sequence[Cell], plan: Sequence[Cell], root: Path) -
         res = ledger.cell_results(c, root)
         adapted = [speaker_adapted(r) for r in res]
         summary = summary_rows(res)
-        rows.append({"classes": CLASS_LABEL[c.classes], "arch": c.label, "folds": summary["folds"],
+        # the same arch and tag on other records (wave-notrim, wave-vadtilt-4) is another row: name its records
+        arch = c.label if c.variant == "wave" else f"{c.label}, {c.variant} records"
+        rows.append({"classes": CLASS_LABEL[c.classes], "arch": arch, "folds": summary["folds"],
                      "test UA": summary["test UA"], "test UA, speaker-adapted": mean_std(
                          [a["ua"] for a in adapted if a]) if all(adapted) else "–",
                      "test WA": summary["test WA"], "macro-F1": summary["macro-F1"], "val UA": summary["val UA"],
