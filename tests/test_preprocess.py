@@ -284,6 +284,7 @@ def test_waveform_variant_and_the_options_that_name_other_folders(synth_iemocap,
                                                                          "wave-notrim", "wave-vadtilt-4"]
     assert json.loads((tmp_path / "iemocap" / "wave-vadtilt-4" / "manifest.json").read_text())["config"]["audio"][
         "vad_tilt"] == -4.0
+    assert preprocess.main([*base, "--variant", "wave", "--no-trim-silence", "--vad-tilt", "-4"]) == 2  # no VAD
     cfg = json.loads((tmp_path / "iemocap" / "ds1-trim-norm" / "manifest.json").read_text())["config"]["audio"]
     assert cfg["trim_silence"] and cfg["band_norm"]
 
