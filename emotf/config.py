@@ -118,6 +118,9 @@ class AudioConfig:
         _check(self.max_pause_ms >= 0 and self.max_wave_s >= 0, "max_pause_ms and max_wave_s must be >= 0")
         _check(self.vad_tilt is None or abs(self.vad_tilt) <= 24,
                f"vad_tilt must lie in [-24, 24] dB per octave. Received: {self.vad_tilt}")
+        _check(self.vad_tilt is None or self.trim_silence,
+               "vad_tilt sets what the VAD that trims silence decides on: it needs trim_silence (--trim-silence; the "
+               "wave variant trims by default)")
         _check(self.band_limited in ("accept", "reject"),
                f"band_limited must be 'accept' or 'reject'. Received: {self.band_limited}")
 

@@ -195,9 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, vid = _size(args.spec_size, 2, "--spec-size"), _size(args.video_size, 3, "--video-size")
         trim = folder.default_trim(args.variant) if args.trim_silence is None else args.trim_silence
-        if args.vad_tilt is not None and not trim:
-            raise ValueError(f"--vad-tilt sets what the VAD that trims silence decides on; --variant {args.variant} "
-                             f"does not trim here: add --trim-silence, or leave --vad-tilt out")
         cfg = PreprocessConfig(
             corpus=corpus, data=str(data), variant=args.variant, classes=args.classes,
             merge_exc=not args.no_merge_exc, video=args.video, shard_size=args.shard_size, strict=args.strict,

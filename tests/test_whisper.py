@@ -454,7 +454,7 @@ def test_levelling_before_the_front_end_makes_a_gain_change_nothing(clip):
 
 
 def test_levelling_the_tilt_in_the_front_end_makes_a_channel_tilt_change_almost_nothing(clip):
-    from emotf.evaluation.robustness import tilt
+    from emotf.features.audio import tilt
     from emotf.models.layers import WaveLevel
     from emotf.models.whisper import WhisperLogMel, build_whisper_tiny
 

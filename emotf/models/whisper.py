@@ -131,9 +131,10 @@ class WhisperLogMel(keras.layers.Layer):
         self._dft = windowed_dft()
         octaves = np.log2(np.maximum(np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1), 100.0) / 1000.0)
         weights = self._mel.sum(1) / self._mel.sum()  # Slaney's filters have equal areas: each band counts alike
+        centred = octaves - (weights * octaves).sum()
         self._octaves = octaves.astype("float32")
-        self._centred = (weights * (octaves - (weights * octaves).sum())).astype("float32")
-        self._spread = float((weights * (octaves - (weights * octaves).sum()) ** 2).sum())
+        self._centred = (weights * centred).astype("float32")
+        self._spread = float((weights * centred ** 2).sum())
 
     def call(self, inputs):
         wave, length = inputs

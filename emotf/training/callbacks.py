@@ -122,13 +122,19 @@ def _seed_states(model: keras.Model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
-def resume_epoch(backup_dir: str | os.PathLike) -> int:
-    """The epoch a run resumes from (0: none), as `AtomicBackupAndRestore` will restore it."""
+def _backup_metadata(backup_dir: str | os.PathLike) -> dict | None:
+    """A backup's ``training_metadata.json`` (None: no save committed yet)."""
     path = os.path.join(str(backup_dir), "training_metadata.json")
     if not os.path.isfile(path):
-        return 0
+        return None
     with open(path) as f:
-        return int(json.load(f)["epoch"])
+        return json.load(f)
+
+
+def resume_epoch(backup_dir: str | os.PathLike) -> int:
+    """The epoch a run resumes from (0: none), as `AtomicBackupAndRestore` will restore it."""
+    meta = _backup_metadata(backup_dir)
+    return 0 if meta is None else int(meta["epoch"])
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -149,14 +155,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     _LEGACY_SEEDS = "seeds.npz"
 
-    def _read_metadata(self) -> dict | None:
-        if not os.path.isfile(self._training_metadata_path):
-            return None
-        with open(self._training_metadata_path) as f:
-            return json.load(f)
-
     def _load_model(self):
-        meta = self._read_metadata()
+        meta = _backup_metadata(self.backup_dir)
         if meta is not None and "weights" in meta:
             self._weights_path = os.path.join(self.backup_dir, meta["weights"])
             if not os.path.isfile(self._weights_path):
@@ -166,10 +166,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         super()._load_model()
         if meta is None:
             return
+        legacy = os.path.join(self.backup_dir, self._LEGACY_SEEDS)
         if "seeds" in meta:
             states = [np.asarray(s["values"], dtype=s["dtype"]) for s in meta["seeds"]]
-        elif os.path.isfile(os.path.join(self.backup_dir, self._LEGACY_SEEDS)):
-            with np.load(os.path.join(self.backup_dir, self._LEGACY_SEEDS)) as f:
+        elif os.path.isfile(legacy):
+            with np.load(legacy) as f:
                 states = [f[k] for k in sorted(f.files)]
         else:
             return
@@ -186,9 +187,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         weights = os.path.join(self.backup_dir, name)
         self.model.save_weights(_partial(weights), overwrite=True)
         os.replace(_partial(weights), weights)
+        states = [np.asarray(v) for v in _seed_states(self.model)]
         meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name,
-                "seeds": [{"dtype": str(np.asarray(v).dtype), "values": np.asarray(v).tolist()}
-                          for v in _seed_states(self.model)]}
+                "seeds": [{"dtype": str(s.dtype), "values": s.tolist()} for s in states]}
         with open(_partial(self._training_metadata_path), "w") as f:
             json.dump(meta, f)
         os.replace(_partial(self._training_metadata_path), self._training_metadata_path)  # the commit
